@@ -1,0 +1,90 @@
+package ai.parallax.tensors.ops;
+
+import ai.parallax.tensors.DType;
+import ai.parallax.tensors.Tensor;
+
+/**
+ * The backend-neutral operations a forward pass is written in. The CPU backend ({@code kernels-simd}) and the GPU
+ * backend ({@code kernels-vulkan}) implement the same contract, so model code never mentions either.
+ *
+ * <p>Conventions:
+ * <ul>
+ *   <li>Activations are F32 tensors created by {@link #allocate}; a batch of {@code T} tokens is a matrix
+ *       {@code [T, width]}, one row a token.</li>
+ *   <li>Weights may be F32, BF16 or F16 (more with later backends); they are converted to float inside the
+ *       kernels, never expanded into a copy.</li>
+ *   <li>A linear weight is stored as in PyTorch: {@code [outFeatures, inFeatures]}, so {@code out = x · Wᵀ}.</li>
+ *   <li>Unless stated, an output may not alias an input.</li>
+ * </ul>
+ */
+public interface Ops extends AutoCloseable {
+
+    /** Short name of the backend, for logs: {@code "cpu-simd"}, {@code "vulkan"}. */
+    String name();
+
+    /** Allocates a zeroed activation tensor of the given dtype and shape, owned by this backend. */
+    Tensor allocate(String name, DType dtype, long... shape);
+
+    /** Allocates a zeroed F32 activation tensor. */
+    default Tensor allocate(String name, long... shape) {
+        return allocate(name, DType.F32, shape);
+    }
+
+    /** Copies floats from the heap into an F32 tensor (at a stage boundary, or to upload tables). */
+    void copyFromHost(float[] src, int srcOffset, Tensor dst);
+
+    /** Copies an F32 tensor's elements into a heap array (for sampling, or at a stage boundary). */
+    void copyToHost(Tensor src, float[] dst, int dstOffset);
+
+    /** {@code dst = src}, element for element; both F32 and of equal element count. */
+    void copy(Tensor src, Tensor dst);
+
+    /** {@code out[t, :] = table[ids[t], :]} converted to float, for {@code t < ids.length}. */
+    void embedding(Tensor table, int[] ids, Tensor out);
+
+    /**
+     * {@code out[t, n] = Σ_k x[t, k] · w[n, k] (+ bias[n])}: x is {@code [T, K]}, w is {@code [N, K]}, out is
+     * {@code [T, N]}. {@code bias} may be null. With {@code T == 1} this is a matrix × vector product.
+     */
+    void matmul(Tensor x, Tensor w, Tensor bias, Tensor out);
+
+    /**
+     * Root-mean-square norm over each row of length {@code weight.elementCount()}:
+     * {@code out = x / sqrt(mean(x²) + eps) · weight}. x and out may be the same tensor. x may hold several
+     * normalised rows per token (per-head q/k norm): it is viewed as {@code [x.elementCount() / width, width]}.
+     */
+    void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out);
+
+    /**
+     * Rotary position embedding in place, in the rotate_half layout (first and second halves of the rotary part
+     * of each head are paired). x is {@code [T, heads·headDim]}; token t has position {@code positions[t]}.
+     * {@code cos} and {@code sin} are {@code [maxPositions, rotaryDim/2]} tables; the first {@code rotaryDim}
+     * elements of each head rotate, the rest pass through.
+     */
+    void rope(Tensor x, int heads, int headDim, int[] positions, Tensor cos, Tensor sin);
+
+    /**
+     * Causal attention with grouped-query heads over a KV cache. q is {@code [T, heads·headDim]}; the caches are
+     * {@code [capacity, kvHeads·headDim]} and already hold the keys and values of positions
+     * {@code [0, startPos + T)}. Query t, at position {@code startPos + t}, attends to positions
+     * {@code [0, startPos + t]}. out is {@code [T, heads·headDim]}.
+     */
+    void attention(Tensor q, Tensor keyCache, Tensor valueCache, int startPos, int heads, int kvHeads, int headDim,
+                   float scale, Tensor out);
+
+    /** {@code x += y}, element for element. */
+    void add(Tensor x, Tensor y);
+
+    /** {@code out = silu(gate) · up}, element for element; out may be gate. */
+    void siluMul(Tensor gate, Tensor up, Tensor out);
+
+    /** Softmax over each row of x, in place. */
+    void softmax(Tensor x);
+
+    /** Index of the largest element of row {@code row} of x (the first one on ties). */
+    int argmax(Tensor x, int row);
+
+    /** Releases the backend's threads and memory. */
+    @Override
+    void close();
+}
