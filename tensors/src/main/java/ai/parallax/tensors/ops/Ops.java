@@ -30,6 +30,9 @@ public interface Ops extends AutoCloseable {
         return allocate(name, DType.F32, shape);
     }
 
+    /** Gives back the memory of a tensor from {@link #allocate}; the tensor must not be used afterwards. */
+    void free(Tensor tensor);
+
     /** Copies floats from the heap into an F32 tensor (at a stage boundary, or to upload tables). */
     void copyFromHost(float[] src, int srcOffset, Tensor dst);
 
@@ -38,6 +41,14 @@ public interface Ops extends AutoCloseable {
 
     /** {@code dst = src}, element for element; both F32 and of equal element count. */
     void copy(Tensor src, Tensor dst);
+
+    /**
+     * Writes the rows of {@code src} into {@code dst} starting at row {@code dstRow}: how new keys and values enter
+     * a KV cache. Backends may override it to avoid making a view.
+     */
+    default void copyRows(Tensor src, Tensor dst, long dstRow) {
+        copy(src, dst.rows(dstRow, src.rowCount()));
+    }
 
     /** {@code out[t, :] = table[ids[t], :]} converted to float, for {@code t < ids.length}. */
     void embedding(Tensor table, int[] ids, Tensor out);

@@ -1,0 +1,62 @@
+package ai.parallax.models;
+
+import ai.parallax.models.config.ModelConfig;
+import ai.parallax.tensors.Tensor;
+
+/**
+ * One pipeline stage of a decoder-only language model: the layers {@link #layers()} of it, plus the embedding when
+ * it is the first stage and the final norm and LM head when it is the last. A whole model is the stage that holds
+ * every layer.
+ *
+ * <p>Tensors returned by these methods belong to the model's workspace and stay valid until its next call. A model
+ * instance serves one step at a time.
+ */
+public interface CausalLanguageModel extends AutoCloseable {
+
+    ModelConfig config();
+
+    LayerRange layers();
+
+    /** Bytes of weights this stage holds. */
+    long weightBytes();
+
+    /** A KV cache for one sequence of up to {@code capacity} positions, for this stage's layers. */
+    KvCache newKvCache(int capacity);
+
+    /** The most positions this stage's rotary tables cover. */
+    int maxPositions();
+
+    /** First stage: the embeddings of {@code count} tokens, as the residual stream {@code [count, hidden]}. */
+    Tensor embed(int[] tokens, int count);
+
+    /**
+     * A workspace buffer {@code [count, hidden]} that a later stage fills with the hidden states it receives, then
+     * passes to {@link #forwardLayers}.
+     */
+    Tensor hiddenInput(int count);
+
+    /**
+     * Runs this stage's layers over the residual stream {@code hidden} ({@code [T, hidden]}, updated in place) for
+     * tokens at positions {@code [startPos, startPos + T)}, reading and extending {@code cache}.
+     */
+    Tensor forwardLayers(Tensor hidden, int startPos, KvCache cache);
+
+    /**
+     * Last stage: logits {@code [rows, vocab]} from the residual stream {@code [T, hidden]}, for every token when
+     * {@code allPositions}, else for the last token only. {@code hidden} is overwritten.
+     */
+    Tensor logits(Tensor hidden, boolean allPositions);
+
+    /** The whole model on {@code count} tokens: embed, every layer, logits. */
+    default Tensor forward(int[] tokens, int count, int startPos, KvCache cache, boolean allPositions) {
+        if (!layers().isWholeModel()) {
+            throw new IllegalStateException("forward() needs the whole model; this stage holds layers " + layers());
+        }
+        Tensor hidden = embed(tokens, count);
+        forwardLayers(hidden, startPos, cache);
+        return logits(hidden, allPositions);
+    }
+
+    @Override
+    void close();
+}

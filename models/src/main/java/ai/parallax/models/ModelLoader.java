@@ -1,0 +1,76 @@
+package ai.parallax.models;
+
+import ai.parallax.models.config.ModelConfig;
+import ai.parallax.models.llama.LlamaModel;
+import ai.parallax.models.llama.LlamaVariant;
+import ai.parallax.tensors.ops.Ops;
+import ai.parallax.tensors.safetensors.Checkpoint;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * Opens a Hugging Face model directory (config.json + safetensors) and builds the architecture its
+ * {@code model_type} names, for the whole model or a range of layers.
+ */
+public final class ModelLoader {
+    /** model_type → the variant of the Llama forward pass it uses. */
+    private static final Map<String, Function<ModelConfig, LlamaVariant>> LLAMA_FAMILY = new LinkedHashMap<>();
+
+    static {
+        LLAMA_FAMILY.put("llama", LlamaVariant::llama);
+        LLAMA_FAMILY.put("qwen2", LlamaVariant::qwen2);
+        LLAMA_FAMILY.put("qwen3", LlamaVariant::qwen3);
+    }
+
+    private ModelLoader() {
+    }
+
+    /** The model_type values this build can run. */
+    public static java.util.Set<String> supportedModelTypes() {
+        return java.util.Collections.unmodifiableSet(LLAMA_FAMILY.keySet());
+    }
+
+    /** Loads every layer. */
+    public static CausalLanguageModel load(Path dir, Ops ops, int maxPositions) {
+        ModelConfig config = ModelConfig.read(requireDirectory(dir));
+        return load(dir, config, ops, LayerRange.all(config.numLayers()), maxPositions);
+    }
+
+    /**
+     * Loads the layers {@code range} of the model in {@code dir}; only those layers' tensors are mapped.
+     *
+     * @param maxPositions the longest sequence (prompt + generation) the model will run
+     */
+    public static CausalLanguageModel load(Path dir, ModelConfig config, Ops ops, LayerRange range, int maxPositions) {
+        requireDirectory(dir);
+        Function<ModelConfig, LlamaVariant> variant = LLAMA_FAMILY.get(config.modelType());
+        if (variant == null) {
+            throw new ModelException(dir.resolve("config.json") + ": model_type \"" + config.modelType()
+                    + "\" is not supported (supported: " + String.join(", ", LLAMA_FAMILY.keySet()) + ")");
+        }
+        if (config.json().has("quantization_config")) {
+            String method = config.json().path("quantization_config").path("quant_method").asText("unknown");
+            throw new ModelException(dir.resolve("config.json") + ": quantization method \"" + method
+                    + "\" is not supported yet");
+        }
+        int positions = Math.min(maxPositions, config.maxPositionEmbeddings());
+        WeightLoader weights = new WeightLoader(Checkpoint.open(dir));
+        try {
+            return LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
+        } catch (RuntimeException e) {
+            weights.close();
+            throw e;
+        }
+    }
+
+    private static Path requireDirectory(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new ModelException("model directory " + dir + " does not exist");
+        }
+        return dir;
+    }
+}

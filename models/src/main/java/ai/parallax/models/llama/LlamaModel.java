@@ -1,0 +1,248 @@
+package ai.parallax.models.llama;
+
+import ai.parallax.models.CausalLanguageModel;
+import ai.parallax.models.KvCache;
+import ai.parallax.models.LayerRange;
+import ai.parallax.models.ModelException;
+import ai.parallax.models.RotaryTables;
+import ai.parallax.models.WeightLoader;
+import ai.parallax.models.config.ModelConfig;
+import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.Ops;
+
+/**
+ * The forward pass of Llama and its close descendants, Qwen2 and Qwen3, read top to bottom:
+ *
+ * <pre>
+ * embed → for each layer: norm → q,k,v (+bias) → (q/k norm) → rope → attention → o → residual
+ *                          → norm → gate,up → silu·mul → down → residual
+ *       → norm → lm_head
+ * </pre>
+ *
+ * The differences between the three are the flags of {@link LlamaVariant}. One instance holds the layers of one
+ * pipeline stage ({@link LayerRange}); it touches no tensor of any other layer.
+ */
+public final class LlamaModel implements CausalLanguageModel {
+    private final ModelConfig config;
+    private final LlamaVariant variant;
+    private final LayerRange layers;
+    private final Ops ops;
+    private final WeightLoader weights;
+    private final Tensor embedding;      // first stage only
+    private final LlamaLayerWeights[] layerWeights;
+    private final Tensor finalNorm;      // last stage only
+    private final Tensor lmHead;         // last stage only (the embedding when tied)
+    private final RotaryTables rotary;
+    private final long weightBytes;
+    private final float attentionScale;
+    private final float eps;
+    private Workspace workspace;
+
+    private LlamaModel(ModelConfig config, LlamaVariant variant, LayerRange layers, Ops ops, WeightLoader weights,
+                       int maxPositions) {
+        this.config = config;
+        this.variant = variant;
+        this.layers = layers;
+        this.ops = ops;
+        this.weights = weights;
+        long hidden = config.hiddenSize();
+        long vocab = config.vocabSize();
+        boolean needEmbedding = layers.isFirst() || (layers.isLast() && config.tieWordEmbeddings());
+        Tensor embed = weights.requireIf(needEmbedding, "model.embed_tokens.weight", vocab, hidden);
+        this.embedding = layers.isFirst() ? embed : null;
+        this.layerWeights = new LlamaLayerWeights[layers.count()];
+        for (int layer = layers.start(); layer < layers.end(); layer++) {
+            layerWeights[layer - layers.start()] = loadLayer(weights, layer);
+        }
+        this.finalNorm = weights.requireIf(layers.isLast(), "model.norm.weight", hidden);
+        if (!layers.isLast()) {
+            this.lmHead = null;
+        } else if (config.tieWordEmbeddings()) {
+            this.lmHead = embed;
+        } else {
+            this.lmHead = weights.require("lm_head.weight", vocab, hidden);
+        }
+        this.weightBytes = weights.bytesLoaded();
+        this.rotary = RotaryTables.build(ops, config.headDim(), config.ropeTheta(), config.ropeScaling(),
+                maxPositions);
+        this.attentionScale = (float) (1.0 / Math.sqrt(config.headDim()));
+        this.eps = (float) config.rmsNormEps();
+    }
+
+    /**
+     * Loads the layers {@code layers} of a Llama-family model.
+     *
+     * @param maxPositions the longest sequence the rotary tables will cover
+     */
+    public static LlamaModel load(ModelConfig config, LlamaVariant variant, WeightLoader weights, LayerRange layers,
+                                  Ops ops, int maxPositions) {
+        if (!"silu".equals(config.hiddenAct())) {
+            throw new ModelException(config.modelType() + ": hidden_act \"" + config.hiddenAct()
+                    + "\" is not supported (supported: silu)");
+        }
+        if (layers.total() != config.numLayers()) {
+            throw new ModelException("layer range " + layers + " does not match num_hidden_layers "
+                    + config.numLayers());
+        }
+        return new LlamaModel(config, variant, layers, ops, weights, maxPositions);
+    }
+
+    private LlamaLayerWeights loadLayer(WeightLoader w, int layer) {
+        String p = "model.layers." + layer + ".";
+        long hidden = config.hiddenSize();
+        long qWidth = config.queryWidth();
+        long kvWidth = config.keyValueWidth();
+        long inter = config.intermediateSize();
+        long headDim = config.headDim();
+        boolean qkvBias = variant.queryKeyValueBias();
+        boolean mlpBias = variant.mlpBias();
+        return new LlamaLayerWeights(
+                w.require(p + "input_layernorm.weight", hidden),
+                w.require(p + "self_attn.q_proj.weight", qWidth, hidden),
+                w.requireIf(qkvBias, p + "self_attn.q_proj.bias", qWidth),
+                w.require(p + "self_attn.k_proj.weight", kvWidth, hidden),
+                w.requireIf(qkvBias, p + "self_attn.k_proj.bias", kvWidth),
+                w.require(p + "self_attn.v_proj.weight", kvWidth, hidden),
+                w.requireIf(qkvBias, p + "self_attn.v_proj.bias", kvWidth),
+                w.requireIf(variant.queryKeyNorm(), p + "self_attn.q_norm.weight", headDim),
+                w.requireIf(variant.queryKeyNorm(), p + "self_attn.k_norm.weight", headDim),
+                w.require(p + "self_attn.o_proj.weight", hidden, qWidth),
+                w.requireIf(variant.outputBias(), p + "self_attn.o_proj.bias", hidden),
+                w.require(p + "post_attention_layernorm.weight", hidden),
+                w.require(p + "mlp.gate_proj.weight", inter, hidden),
+                w.requireIf(mlpBias, p + "mlp.gate_proj.bias", inter),
+                w.require(p + "mlp.up_proj.weight", inter, hidden),
+                w.requireIf(mlpBias, p + "mlp.up_proj.bias", inter),
+                w.require(p + "mlp.down_proj.weight", hidden, inter),
+                w.requireIf(mlpBias, p + "mlp.down_proj.bias", hidden));
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    @Override
+    public LayerRange layers() {
+        return layers;
+    }
+
+    @Override
+    public long weightBytes() {
+        return weightBytes;
+    }
+
+    @Override
+    public int maxPositions() {
+        return rotary.maxPositions();
+    }
+
+    @Override
+    public KvCache newKvCache(int capacity) {
+        if (capacity > rotary.maxPositions()) {
+            throw new IllegalArgumentException("KV cache capacity " + capacity + " exceeds the " + rotary.maxPositions()
+                    + " positions this model was loaded for");
+        }
+        return new KvCache(ops, layers, capacity, config.keyValueWidth());
+    }
+
+    @Override
+    public Tensor embed(int[] tokens, int count) {
+        if (!layers.isFirst()) {
+            throw new IllegalStateException("embed() runs on the first stage; this stage holds layers " + layers);
+        }
+        Workspace.View v = workspace(count);
+        for (int t = 0; t < count; t++) {
+            if (tokens[t] < 0 || tokens[t] >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + tokens[t] + " is outside the vocabulary [0, "
+                        + config.vocabSize() + ")");
+            }
+        }
+        ops.embedding(embedding, tokens.length == count ? tokens : v.tokens(tokens), v.hidden);
+        return v.hidden;
+    }
+
+    @Override
+    public Tensor hiddenInput(int count) {
+        return workspace(count).hidden;
+    }
+
+    @Override
+    public Tensor forwardLayers(Tensor hidden, int startPos, KvCache cache) {
+        int count = (int) hidden.rowCount();
+        if (startPos + count > cache.capacity()) {
+            throw new IllegalArgumentException("positions up to " + (startPos + count) + " exceed the KV cache capacity "
+                    + cache.capacity());
+        }
+        Workspace.View v = workspace(count);
+        int[] positions = v.positions(startPos);
+        for (int i = 0; i < layerWeights.length; i++) {
+            int layer = layers.start() + i;
+            LlamaLayerWeights w = layerWeights[i];
+
+            // Attention block.
+            ops.rmsNorm(hidden, w.inputNorm(), eps, v.normed);
+            ops.matmul(v.normed, w.queryProj(), w.queryBias(), v.query);
+            ops.matmul(v.normed, w.keyProj(), w.keyBias(), v.key);
+            ops.matmul(v.normed, w.valueProj(), w.valueBias(), v.value);
+            if (variant.queryKeyNorm()) {
+                ops.rmsNorm(v.query, w.queryNorm(), eps, v.query);
+                ops.rmsNorm(v.key, w.keyNorm(), eps, v.key);
+            }
+            ops.rope(v.query, config.numHeads(), config.headDim(), positions, rotary.cos(), rotary.sin());
+            ops.rope(v.key, config.numKeyValueHeads(), config.headDim(), positions, rotary.cos(), rotary.sin());
+            ops.copyRows(v.key, cache.keys(layer), startPos);
+            ops.copyRows(v.value, cache.values(layer), startPos);
+            ops.attention(v.query, cache.keys(layer), cache.values(layer), startPos, config.numHeads(),
+                    config.numKeyValueHeads(), config.headDim(), attentionScale, v.attention);
+            ops.matmul(v.attention, w.outputProj(), w.outputBias(), v.normed);
+            ops.add(hidden, v.normed);
+
+            // MLP block.
+            ops.rmsNorm(hidden, w.postAttentionNorm(), eps, v.normed);
+            ops.matmul(v.normed, w.gateProj(), w.gateBias(), v.gate);
+            ops.matmul(v.normed, w.upProj(), w.upBias(), v.up);
+            ops.siluMul(v.gate, v.up, v.gate);
+            ops.matmul(v.gate, w.downProj(), w.downBias(), v.normed);
+            ops.add(hidden, v.normed);
+        }
+        return hidden;
+    }
+
+    @Override
+    public Tensor logits(Tensor hidden, boolean allPositions) {
+        if (!layers.isLast()) {
+            throw new IllegalStateException("logits() runs on the last stage; this stage holds layers " + layers);
+        }
+        int count = (int) hidden.rowCount();
+        Tensor rows = allPositions ? hidden : hidden.rows(count - 1, 1);
+        ops.rmsNorm(rows, finalNorm, eps, rows);
+        Tensor logits = workspace.logits((int) rows.rowCount());
+        ops.matmul(rows, lmHead, null, logits);
+        return logits;
+    }
+
+    private Workspace.View workspace(int count) {
+        if (count <= 0) {
+            throw new IllegalArgumentException("a step needs at least one token, got " + count);
+        }
+        if (workspace == null || workspace.capacity < count) {
+            if (workspace != null) {
+                workspace.close();
+            }
+            workspace = new Workspace(ops, config, Math.max(count, workspace == null ? 1 : workspace.capacity * 2));
+        }
+        return workspace.view(count);
+    }
+
+    @Override
+    public void close() {
+        if (workspace != null) {
+            workspace.close();
+            workspace = null;
+        }
+        ops.free(rotary.cos());
+        ops.free(rotary.sin());
+        weights.close();
+    }
+}
