@@ -91,7 +91,7 @@ public final class SafetensorsFile implements AutoCloseable {
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
             long fileSize = channel.size();
             if (fileSize < 8) {
-                throw error(path, "file is " + fileSize + " bytes, shorter than the 8-byte header length");
+                throw error(path, "only " + fileSize + " bytes long, too short for the 8-byte header length");
             }
             ByteBuffer prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
             readFully(channel, prefix, 0);
