@@ -6,6 +6,8 @@ package ai.parallax.tensors.safetensors;
  * problem, so that it can be shown to a user as is.
  */
 public class SafetensorsException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
     public SafetensorsException(String message) {
         super(message);
     }
