@@ -50,7 +50,7 @@ public record ModelConfig(
         try {
             return parse(JSON.readTree(file.toFile()), file.toString());
         } catch (IOException e) {
-            throw new ModelException(file + ": not valid JSON: " + e.getOriginalMessage(), e);
+            throw new ModelException(file + ": not valid JSON: " + e.getMessage(), e);
         }
     }
 

@@ -30,8 +30,12 @@ public interface Ops extends AutoCloseable {
         return allocate(name, DType.F32, shape);
     }
 
-    /** Gives back the memory of a tensor from {@link #allocate}; the tensor must not be used afterwards. */
-    void free(Tensor tensor);
+    /**
+     * Gives back the memory of a tensor from {@link #allocate}; the tensor must not be used afterwards. A backend
+     * that only frees everything at {@link #close()} may ignore it.
+     */
+    default void free(Tensor tensor) {
+    }
 
     /** Copies floats from the heap into an F32 tensor (at a stage boundary, or to upload tables). */
     void copyFromHost(float[] src, int srcOffset, Tensor dst);
