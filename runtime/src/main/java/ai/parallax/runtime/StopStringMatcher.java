@@ -54,12 +54,23 @@ public final class StopStringMatcher {
         return stopped;
     }
 
+    /** Whether the last {@code len} chars of pending equal the first {@code len} chars of stop. */
+    private boolean suffixEquals(String stop, int len) {
+        int from = pending.length() - len;
+        for (int i = 0; i < len; i++) {
+            if (pending.charAt(from + i) != stop.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     private int longestSuffixThatPrefixesAStop() {
         int best = 0;
         for (String stop : stops) {
             int max = Math.min(stop.length() - 1, pending.length());
             for (int len = max; len > best; len--) {
-                if (pending.regionMatches(pending.length() - len, stop, 0, len)) {
+                if (suffixEquals(stop, len)) {
                     best = len;
                     break;
                 }
