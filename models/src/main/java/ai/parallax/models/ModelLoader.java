@@ -8,8 +8,10 @@ import ai.parallax.tensors.safetensors.Checkpoint;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Function;
 
 /**
@@ -30,8 +32,8 @@ public final class ModelLoader {
     }
 
     /** The model_type values this build can run. */
-    public static java.util.Set<String> supportedModelTypes() {
-        return java.util.Collections.unmodifiableSet(LLAMA_FAMILY.keySet());
+    public static Set<String> supportedModelTypes() {
+        return Collections.unmodifiableSet(LLAMA_FAMILY.keySet());
     }
 
     /** Loads every layer. */
@@ -46,6 +48,15 @@ public final class ModelLoader {
      * @param maxPositions the longest sequence (prompt + generation) the model will run
      */
     public static CausalLanguageModel load(Path dir, ModelConfig config, Ops ops, LayerRange range, int maxPositions) {
+        return load(dir, config, ops, range, maxPositions, null);
+    }
+
+    /**
+     * As {@link #load(Path, ModelConfig, Ops, LayerRange, int)}, and with a {@code progress} listener also pages
+     * the stage's weights into memory before returning, reporting bytes as it goes.
+     */
+    public static CausalLanguageModel load(Path dir, ModelConfig config, Ops ops, LayerRange range, int maxPositions,
+                                           LoadProgress progress) {
         requireDirectory(dir);
         Function<ModelConfig, LlamaVariant> variant = LLAMA_FAMILY.get(config.modelType());
         if (variant == null) {
@@ -60,7 +71,11 @@ public final class ModelLoader {
         int positions = Math.min(maxPositions, config.maxPositionEmbeddings());
         WeightLoader weights = new WeightLoader(Checkpoint.open(dir));
         try {
-            return LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
+            CausalLanguageModel model = LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
+            if (progress != null) {
+                weights.prefetch(progress);
+            }
+            return model;
         } catch (RuntimeException e) {
             weights.close();
             throw e;

@@ -17,6 +17,7 @@ public final class WeightLoader implements AutoCloseable {
     private static final Set<DType> FLOAT_WEIGHTS = EnumSet.of(DType.F32, DType.BF16, DType.F16);
 
     private final Checkpoint checkpoint;
+    private final java.util.List<Tensor> handedOut = new java.util.ArrayList<>();
     private long bytesLoaded;
 
     public WeightLoader(Checkpoint checkpoint) {
@@ -38,7 +39,10 @@ public final class WeightLoader implements AutoCloseable {
             throw new ModelException(checkpoint.directory() + ": tensor '" + name + "' has dtype " + t.dtype()
                     + "; supported weight dtypes: " + FLOAT_WEIGHTS);
         }
-        bytesLoaded += t.byteSize();
+        if (handedOut.stream().noneMatch(h -> h.name().equals(name))) {
+            bytesLoaded += t.byteSize();
+            handedOut.add(t);
+        }
         return t;
     }
 
@@ -49,6 +53,22 @@ public final class WeightLoader implements AutoCloseable {
 
     public boolean contains(String name) {
         return checkpoint.contains(name);
+    }
+
+    /**
+     * Pages every tensor handed out into memory now, rather than on first use, reporting progress: the first token
+     * of a large model then does not wait on the disk. Only this stage's tensors are read.
+     */
+    public void prefetch(LoadProgress progress) {
+        long done = 0;
+        progress.update(0, bytesLoaded);
+        for (Tensor t : handedOut) {
+            if (t.data().isMapped()) {
+                t.data().load();
+            }
+            done += t.byteSize();
+            progress.update(done, bytesLoaded);
+        }
     }
 
     /** Unmaps the checkpoint: every tensor handed out becomes invalid. */
