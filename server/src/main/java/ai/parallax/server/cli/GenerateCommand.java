@@ -73,8 +73,8 @@ public final class GenerateCommand implements Callable<Integer> {
     double minP;
 
     @Option(names = "--repetition-penalty", paramLabel = "<r>", defaultValue = "1.0",
-            description = "Divide the logits of tokens already seen by r, as in Hugging Face (default: "
-                    + "${DEFAULT-VALUE}, off).")
+            description = "Make tokens already seen less likely, as in Hugging Face: their positive logits are "
+                    + "divided by r, negative ones multiplied (default: ${DEFAULT-VALUE}, off).")
     double repetitionPenalty;
 
     @Option(names = "--seed", paramLabel = "<n>",
