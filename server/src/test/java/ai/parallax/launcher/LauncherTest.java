@@ -90,6 +90,22 @@ class LauncherTest {
                 "generate", "-p", "Once upon a time");
     }
 
+    @Test
+    void launcherIsJava17BytecodeThatLinksToNoOtherParallaxClass() throws Exception {
+        for (Class<?> type : List.of(Launcher.class, JdkLocator.class, JdkLocator.Place.class)) {
+            String file = type.getName().substring(type.getPackageName().length() + 1) + ".class";
+            byte[] bytes;
+            try (var in = type.getResourceAsStream(file)) {
+                bytes = in.readAllBytes();
+            }
+            int major = ((bytes[6] & 0xff) << 8) | (bytes[7] & 0xff);
+            assertThat(major).as(file + " class file version").isEqualTo(61);
+            // Linked classes appear as internal names (slashes); the real main is named only as a dotted string.
+            String constants = new String(bytes, java.nio.charset.StandardCharsets.ISO_8859_1);
+            assertThat(constants.replace("ai/parallax/launcher/", "")).as(file).doesNotContain("ai/parallax/");
+        }
+    }
+
     private static Result launch(Path temp, Path java, List<String> jvmOptions, String... args)
             throws IOException, InterruptedException {
         List<String> command = new ArrayList<>();
