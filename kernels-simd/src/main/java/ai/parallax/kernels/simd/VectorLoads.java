@@ -40,6 +40,7 @@ final class VectorLoads {
     /** 2^112: scales a float whose bits are an F16 magnitude shifted into place, re-biasing its exponent. */
     private static final float F16_EXPONENT_REBIAS = 0x1p112f;
     private static final int F16_INF_OR_NAN = 0x7C00;
+    private static final int QUIET_NAN = 0x0040_0000;
 
     static FloatVector f32(MemorySegment m, long byteOffset) {
         return FloatVector.fromMemorySegment(F, m, byteOffset, LE);
@@ -57,8 +58,8 @@ final class VectorLoads {
      * 10-bit significand lines up with the float's 23-bit one and the 5-bit exponent sits in the low bits of the
      * float's 8-bit exponent; multiplying by 2^112 then re-biases the exponent (15 to 127). That product is exact,
      * and it also maps F16 subnormals, which land as float subnormals, to the right normal float. Only infinity and
-     * NaN (exponent all ones) need the float exponent forced to all ones instead, keeping the NaN payload as
-     * {@link Float#float16ToFloat} does.
+     * NaN (exponent all ones) need the float exponent forced to all ones instead; a NaN keeps its payload and is
+     * made quiet, as the F16C instruction and {@link Float#float16ToFloat} do.
      */
     static FloatVector f16(MemorySegment m, long byteOffset) {
         ShortVector s = ShortVector.fromMemorySegment(S, m, byteOffset, LE);
@@ -67,7 +68,8 @@ final class VectorLoads {
         IntVector shifted = magnitude.lanewise(VectorOperators.LSHL, 13);
         IntVector finite = shifted.reinterpretAsFloats().mul(F16_EXPONENT_REBIAS).reinterpretAsInts();
         VectorMask<Integer> special = magnitude.compare(VectorOperators.GE, F16_INF_OR_NAN);
-        IntVector bits = finite.blend(shifted.or(0x7F800000), special);
+        VectorMask<Integer> nan = magnitude.compare(VectorOperators.GT, F16_INF_OR_NAN);
+        IntVector bits = finite.blend(shifted.or(0x7F800000), special).lanewise(VectorOperators.OR, QUIET_NAN, nan);
         IntVector sign = h.and(0x8000).lanewise(VectorOperators.LSHL, 16);
         return bits.or(sign).reinterpretAsFloats();
     }
