@@ -1,5 +1,6 @@
 package ai.parallax.models.tokenizer;
 
+import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -20,7 +21,14 @@ import java.util.regex.Pattern;
  * and merges of a 128k-token model are most of a 9 MB file; the small sections are read as trees.
  */
 final class TokenizerJsonReader {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /**
+     * Vocab tokens arrive as JSON field names; canonicalizing 128k one-off names in Jackson's symbol table only
+     * costs time, so it is off.
+     */
+    private static final ObjectMapper JSON = new ObjectMapper(JsonFactory.builder()
+            .disable(JsonFactory.Feature.CANONICALIZE_FIELD_NAMES)
+            .disable(JsonFactory.Feature.INTERN_FIELD_NAMES)
+            .build());
 
     private TokenizerJsonReader() {
     }
@@ -33,7 +41,7 @@ final class TokenizerJsonReader {
         }
         Map<String, JsonNode> sections = new HashMap<>();
         ModelSection model = null;
-        try (JsonParser p = JSON.getFactory().createParser(file.toFile())) {
+        try (JsonParser p = JSON.getFactory().createParser(Files.readAllBytes(file))) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 throw new IOException(file + ": not a JSON object");
             }
