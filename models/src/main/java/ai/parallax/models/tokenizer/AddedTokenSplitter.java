@@ -11,8 +11,8 @@ import java.util.Map;
  * scanning resumes after it (also after a match that {@code single_word} then rejects).
  */
 final class AddedTokenSplitter {
-    /** A piece of input: either plain text ({@code tokenId < 0}) or one added token. */
-    record Piece(String text, int tokenId) {
+    /** A piece of input starting at {@code start}: either plain text ({@code tokenId < 0}) or one added token. */
+    record Piece(String text, int tokenId, int start) {
     }
 
     /** Candidate tokens by first character, longest first. */
@@ -42,7 +42,7 @@ final class AddedTokenSplitter {
     /** Splits {@code text} into plain pieces and tokens, appending them to {@code out}; empty pieces are dropped. */
     void split(String text, List<Piece> out) {
         if (byFirstChar.isEmpty()) {
-            out.add(new Piece(text, -1));
+            out.add(new Piece(text, -1, 0));
             return;
         }
         int plainStart = 0;
@@ -87,13 +87,13 @@ final class AddedTokenSplitter {
                 i = stop;
             }
             if (plainStart < start) {
-                out.add(new Piece(text.substring(plainStart, start), -1));
+                out.add(new Piece(text.substring(plainStart, start), -1, plainStart));
             }
-            out.add(new Piece(null, token.id()));
+            out.add(new Piece(null, token.id(), start));
             plainStart = stop;
         }
         if (plainStart < text.length()) {
-            out.add(new Piece(text.substring(plainStart), -1));
+            out.add(new Piece(text.substring(plainStart), -1, plainStart));
         }
     }
 

@@ -77,6 +77,7 @@ public final class Tokenizer {
         rawSplitter.split(text, pieces);
         List<AddedTokenSplitter.Piece> normalizedPieces = new ArrayList<>();
         List<String> words = new ArrayList<>();
+        PreTokenizer.Sink wordSink = (word, atStart) -> words.add(word);
         for (AddedTokenSplitter.Piece piece : pieces) {
             if (piece.tokenId() >= 0) {
                 ids.add(piece.tokenId());
@@ -94,8 +95,10 @@ public final class Tokenizer {
                 } else if (preTokenizer == null) {
                     model.tokenize(inner.text(), ids);
                 } else {
+                    // Metaspace's prepend_scheme "first" needs to know whether a piece begins the input.
+                    boolean atStart = piece.start() == 0 && inner.start() == 0;
                     words.clear();
-                    preTokenizer.split(inner.text(), words);
+                    preTokenizer.split(inner.text(), atStart, wordSink);
                     for (String word : words) {
                         model.tokenize(word, ids);
                     }

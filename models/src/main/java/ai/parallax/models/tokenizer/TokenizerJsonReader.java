@@ -245,13 +245,15 @@ final class TokenizerJsonReader {
                 };
                 yield new PreTokenizer.Split(compiled, b, n.path("invert").asBoolean());
             }
+            case "Metaspace" -> new PreTokenizer.Metaspace(replacement(n), prependScheme(n),
+                    n.path("split").asBoolean(true));
             case "Sequence" -> {
                 List<PreTokenizer> steps = new ArrayList<>();
                 n.path("pretokenizers").forEach(s -> steps.add(preTokenizer(s)));
                 yield new PreTokenizer.Sequence(steps);
             }
             default -> throw new UnsupportedTokenizerException("unsupported pre_tokenizer type '" + type
-                    + "' (supported: ByteLevel, Split, Sequence)");
+                    + "' (supported: ByteLevel, Split, Metaspace, Sequence)");
         };
     }
 
@@ -320,14 +322,41 @@ final class TokenizerJsonReader {
                 yield pattern.has("String") ? new TokenDecoder.Replace(pattern.get("String").asText(), null, content)
                         : new TokenDecoder.Replace(null, regex(pattern, "decoder Replace"), content);
             }
+            case "Metaspace" -> new TokenDecoder.Metaspace(replacement(n),
+                    prependScheme(n) != PreTokenizer.Metaspace.PrependScheme.NEVER);
             case "Sequence" -> {
                 List<TokenDecoder> steps = new ArrayList<>();
                 n.path("decoders").forEach(s -> steps.add(decoder(s)));
                 yield new TokenDecoder.Sequence(steps);
             }
             default -> throw new UnsupportedTokenizerException("unsupported decoder type '" + type
-                    + "' (supported: ByteLevel, ByteFallback, Fuse, Strip, Replace, Sequence)");
+                    + "' (supported: ByteLevel, ByteFallback, Fuse, Strip, Replace, Metaspace, Sequence)");
         };
+    }
+
+    private static char replacement(JsonNode n) {
+        String r = n.path("replacement").asText();
+        if (r.length() != 1) {
+            throw new UnsupportedTokenizerException("Metaspace replacement must be one UTF-16 character, got '" + r
+                    + "'");
+        }
+        return r.charAt(0);
+    }
+
+    /** {@code prepend_scheme}, or the older {@code add_prefix_space} flag it replaced. */
+    private static PreTokenizer.Metaspace.PrependScheme prependScheme(JsonNode n) {
+        if (n.has("prepend_scheme")) {
+            String scheme = n.get("prepend_scheme").asText();
+            return switch (scheme) {
+                case "always" -> PreTokenizer.Metaspace.PrependScheme.ALWAYS;
+                case "first" -> PreTokenizer.Metaspace.PrependScheme.FIRST;
+                case "never" -> PreTokenizer.Metaspace.PrependScheme.NEVER;
+                default -> throw new UnsupportedTokenizerException("unsupported Metaspace prepend_scheme '" + scheme
+                        + "'");
+            };
+        }
+        return n.path("add_prefix_space").asBoolean(true) ? PreTokenizer.Metaspace.PrependScheme.ALWAYS
+                : PreTokenizer.Metaspace.PrependScheme.NEVER;
     }
 
     private static Pattern regex(JsonNode pattern, String where) {
