@@ -1,0 +1,213 @@
+package ai.parallax.kernels.simd;
+
+import ai.parallax.tensors.DType;
+import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.Ops;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * The {@link Ops} contract written as plainly as possible: scalar loops, double accumulation, element reads with
+ * scalar dtype conversions. It is the independent reference the SIMD kernels are checked against.
+ */
+final class ReferenceOps implements Ops {
+    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private final Arena arena = Arena.ofShared();
+
+    /** Element {@code i} of a float tensor as a float: BF16 is the top half of an F32, F16 is IEEE binary16. */
+    static float get(Tensor t, long i) {
+        MemorySegment m = t.data();
+        return switch (t.dtype()) {
+            case F32 -> m.get(FLOAT, 4 * i);
+            case BF16 -> Float.intBitsToFloat((m.get(SHORT, 2 * i) & 0xFFFF) << 16);
+            case F16 -> Float.float16ToFloat(m.get(SHORT, 2 * i));
+            default -> throw new IllegalArgumentException(t.dtype().toString());
+        };
+    }
+
+    static void set(Tensor t, long i, double v) {
+        t.data().set(FLOAT, 4 * i, (float) v);
+    }
+
+    @Override
+    public String name() {
+        return "reference";
+    }
+
+    @Override
+    public Tensor allocate(String name, DType dtype, long... shape) {
+        return new Tensor(name, dtype, shape, arena.allocate(Tensor.elementCount(shape) * dtype.byteSize(), 64));
+    }
+
+    @Override
+    public void copyFromHost(float[] src, int srcOffset, Tensor dst) {
+        for (long i = 0; i < dst.elementCount(); i++) {
+            set(dst, i, src[(int) (srcOffset + i)]);
+        }
+    }
+
+    @Override
+    public void copyToHost(Tensor src, float[] dst, int dstOffset) {
+        for (long i = 0; i < src.elementCount(); i++) {
+            dst[(int) (dstOffset + i)] = get(src, i);
+        }
+    }
+
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        for (long i = 0; i < src.elementCount(); i++) {
+            set(dst, i, get(src, i));
+        }
+    }
+
+    @Override
+    public void embedding(Tensor table, int[] ids, Tensor out) {
+        long width = table.rowLength();
+        for (int t = 0; t < ids.length; t++) {
+            for (long j = 0; j < width; j++) {
+                set(out, t * width + j, get(table, ids[t] * width + j));
+            }
+        }
+    }
+
+    @Override
+    public void matmul(Tensor x, Tensor w, Tensor bias, Tensor out) {
+        long k = w.rowLength();
+        long n = w.rowCount();
+        long tokens = x.rowCount();
+        for (long t = 0; t < tokens; t++) {
+            for (long r = 0; r < n; r++) {
+                double s = bias == null ? 0 : get(bias, r);
+                for (long i = 0; i < k; i++) {
+                    s += (double) get(x, t * k + i) * get(w, r * k + i);
+                }
+                set(out, t * n + r, s);
+            }
+        }
+    }
+
+    @Override
+    public void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out) {
+        long width = weight.elementCount();
+        long rows = x.elementCount() / width;
+        for (long r = 0; r < rows; r++) {
+            double ss = 0;
+            for (long i = 0; i < width; i++) {
+                double v = get(x, r * width + i);
+                ss += v * v;
+            }
+            double inv = 1 / Math.sqrt(ss / width + eps);
+            for (long i = 0; i < width; i++) {
+                set(out, r * width + i, get(x, r * width + i) * inv * get(weight, i));
+            }
+        }
+    }
+
+    @Override
+    public void rope(Tensor x, int heads, int headDim, int[] positions, Tensor cos, Tensor sin) {
+        long half = cos.rowLength();
+        for (int t = 0; t < positions.length; t++) {
+            for (int h = 0; h < heads; h++) {
+                long base = ((long) t * heads + h) * headDim;
+                for (long i = 0; i < half; i++) {
+                    double c = get(cos, positions[t] * half + i);
+                    double s = get(sin, positions[t] * half + i);
+                    double a = get(x, base + i);
+                    double b = get(x, base + half + i);
+                    set(x, base + i, a * c - b * s);
+                    set(x, base + half + i, b * c + a * s);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void attention(Tensor q, Tensor keyCache, Tensor valueCache, int startPos, int heads, int kvHeads,
+                          int headDim, float scale, Tensor out) {
+        long tokens = q.elementCount() / ((long) heads * headDim);
+        long kvWidth = (long) kvHeads * headDim;
+        for (long t = 0; t < tokens; t++) {
+            for (int h = 0; h < heads; h++) {
+                int kvHead = h / (heads / kvHeads);
+                long qBase = (t * heads + h) * headDim;
+                int visible = (int) (startPos + t + 1);
+                double[] scores = new double[visible];
+                double max = Double.NEGATIVE_INFINITY;
+                for (int p = 0; p < visible; p++) {
+                    double s = 0;
+                    for (int d = 0; d < headDim; d++) {
+                        s += (double) get(q, qBase + d) * get(keyCache, p * kvWidth + (long) kvHead * headDim + d);
+                    }
+                    scores[p] = s * scale;
+                    max = Math.max(max, scores[p]);
+                }
+                double sum = 0;
+                for (int p = 0; p < visible; p++) {
+                    scores[p] = Math.exp(scores[p] - max);
+                    sum += scores[p];
+                }
+                for (int d = 0; d < headDim; d++) {
+                    double o = 0;
+                    for (int p = 0; p < visible; p++) {
+                        o += scores[p] / sum * get(valueCache, p * kvWidth + (long) kvHead * headDim + d);
+                    }
+                    set(out, qBase + d, o);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void add(Tensor x, Tensor y) {
+        for (long i = 0; i < x.elementCount(); i++) {
+            set(x, i, (double) get(x, i) + get(y, i));
+        }
+    }
+
+    @Override
+    public void siluMul(Tensor gate, Tensor up, Tensor out) {
+        for (long i = 0; i < gate.elementCount(); i++) {
+            double g = get(gate, i);
+            set(out, i, g / (1 + Math.exp(-g)) * get(up, i));
+        }
+    }
+
+    @Override
+    public void softmax(Tensor x) {
+        long width = x.rowLength();
+        for (long r = 0; r < x.rowCount(); r++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (long i = 0; i < width; i++) {
+                max = Math.max(max, get(x, r * width + i));
+            }
+            double sum = 0;
+            for (long i = 0; i < width; i++) {
+                sum += Math.exp(get(x, r * width + i) - max);
+            }
+            for (long i = 0; i < width; i++) {
+                set(x, r * width + i, Math.exp(get(x, r * width + i) - max) / sum);
+            }
+        }
+    }
+
+    @Override
+    public int argmax(Tensor x, int row) {
+        long width = x.rowLength();
+        int best = 0;
+        for (int i = 1; i < width; i++) {
+            if (get(x, row * width + i) > get(x, row * width + best)) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}
