@@ -1,9 +1,20 @@
 package ai.parallax.server.cli;
 
+import ai.parallax.kernels.simd.SimdOps;
+import ai.parallax.runtime.GenerationRequest;
+import ai.parallax.runtime.GenerationResult;
+import ai.parallax.runtime.Generator;
+import ai.parallax.runtime.LocalModel;
+import ai.parallax.runtime.sampling.SamplingParams;
 import ai.parallax.server.UserError;
 import ai.parallax.server.models.BundledModel;
+import ai.parallax.tensors.ops.Ops;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -106,8 +117,76 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         checkOptionValues();
         Path modelDirectory = model == null ? BundledModel.inUserCache().extract() : InputPaths.modelDirectory(model);
-        throw new UserError("'parallax generate' is not wired to the inference engine yet (options parsed, model at "
-                + modelDirectory + ")");
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        long seedUsed = seed != null ? seed : new SplittableRandom().nextLong();
+        SamplingParams sampling = new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, 0, 0, seedUsed);
+        int contextNeeded = CONTEXT_SLACK + maxTokens;
+        try (Ops ops = threads == null ? new SimdOps() : new SimdOps(threads);
+             TerminalProgressBar bar = TerminalProgressBar.forLoading(err, !json);
+             LocalModel local = LocalModel.open(modelDirectory, ops, contextNeeded + promptLengthHint(), bar)) {
+            bar.close();
+            PromptText promptText = promptText(local);
+            int[] ids = promptText.ids();
+            GenerationRequest request = new GenerationRequest(ids, maxTokens, sampling, stop, Set.of(), ignoreEos,
+                    logprobs == null ? -1 : logprobs);
+            Generator generator = local.generator(ops);
+            GenerationResult result;
+            if (json) {
+                result = generator.generate(request, Generator.TextListener.NONE);
+                out.println(GenerateJson.render(local, result, seedUsed));
+            } else {
+                out.print(promptText.echo());
+                out.flush();
+                result = generator.generate(request, piece -> {
+                    out.print(piece);
+                    out.flush();
+                });
+                out.println();
+                if (logprobs != null) {
+                    GenerateJson.printLogprobs(err, local.tokenizer(), result);
+                }
+                GenerationResult.Timings t = result.timings();
+                err.printf(Locale.ROOT, "prefill: %d tokens, %.1f tokens/s | decode: %d tokens, %.1f tokens/s | %s%n",
+                        t.promptTokens(), t.prefillTokensPerSecond(), t.generatedTokens(), t.decodeTokensPerSecond(),
+                        result.finishReason().openAiName());
+                err.flush();
+            }
+            return 0;
+        }
+    }
+
+    /** Positions beyond the generation budget reserved for the prompt when sizing the rotary tables. */
+    private static final int CONTEXT_SLACK = 16;
+
+    private int promptLengthHint() {
+        if (prompt != null && prompt.tokenIds != null) {
+            return prompt.tokenIds.length;
+        }
+        // Tokens never outnumber UTF-16 chars by more than the added specials; the template adds a few hundred.
+        int chars = prompt != null && prompt.text != null ? prompt.text.length() : 0;
+        return chars + (system != null ? system.length() : 0) + 512;
+    }
+
+    /** The prompt as token ids, and the text to echo before the continuation. */
+    private record PromptText(int[] ids, String echo) {
+    }
+
+    private PromptText promptText(LocalModel local) {
+        if (prompt != null && prompt.tokenIds != null) {
+            return new PromptText(prompt.tokenIds.clone(), "");
+        }
+        String text = prompt != null && prompt.text != null ? prompt.text : "";
+        if (chat || system != null) {
+            String rendered = ChatPrompts.render(local.directory(), system, text);
+            // The template writes the special tokens itself (BOS included), as transformers' apply_chat_template.
+            return new PromptText(local.tokenizer().encode(rendered, false), "");
+        }
+        int[] ids = local.tokenizer().encode(text, true);
+        if (ids.length == 0) {
+            throw new UserError("the prompt is empty and this tokenizer adds no BOS token: give a prompt with -p");
+        }
+        return new PromptText(ids, text);
     }
 
     /** Range checks picocli's types cannot express; violations are usage errors (exit code 2). */

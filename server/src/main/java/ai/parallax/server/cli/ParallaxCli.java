@@ -69,7 +69,7 @@ public final class ParallaxCli {
     private static int reportFailure(Exception e, CommandLine failed, ParseResult parseResult) {
         PrintWriter err = failed.getErr();
         boolean verbose = verboseRequested(parseResult);
-        if (e instanceof UserError || verbose) {
+        if (isUserFacing(e) || verbose) {
             err.println("error: " + describe(e));
         } else {
             err.println("error: " + describe(e) + " (run with --verbose for the stack trace)");
@@ -79,6 +79,18 @@ public final class ParallaxCli {
         }
         err.flush();
         return failed.getCommandSpec().exitCodeOnExecutionException();
+    }
+
+    /**
+     * Errors about the user's input (a bad model directory, a corrupt file, an unsupported architecture or
+     * template) already say what is wrong; a stack trace would not help the user, so no hint to ask for one.
+     */
+    private static boolean isUserFacing(Exception e) {
+        return e instanceof UserError
+                || e instanceof ai.parallax.models.ModelException
+                || e instanceof ai.parallax.tensors.safetensors.SafetensorsException
+                || e instanceof ai.parallax.models.tokenizer.UnsupportedTokenizerException
+                || e instanceof ai.parallax.models.chat.TemplateException;
     }
 
     /** -v is inherited by every subcommand, so it may have been given at any level of the command chain. */

@@ -74,15 +74,6 @@ class ParallaxCliTest {
     }
 
     @Test
-    void generateStubSaysItIsNotWiredYet() {
-        Run run = run("generate", "-m", STORIES.toString(), "-p", "Once upon a time");
-
-        assertThat(run.exitCode()).isEqualTo(1);
-        assertThat(run.errLines()).singleElement().asString()
-                .startsWith("error: 'parallax generate' is not wired to the inference engine yet");
-    }
-
-    @Test
     void verboseAddsTheStackTraceAtEitherPosition() {
         for (String[] args : new String[][] {
             {"-v", "generate", "-m", "/no/such/model"},
@@ -173,17 +164,6 @@ class ParallaxCliTest {
 
         assertThat(run.exitCode()).isEqualTo(1);
         assertThat(run.errLines()).containsExactly("error: messages file not found: " + dir.resolve("chat.json"));
-    }
-
-    @Test
-    void chatTemplateStubSaysItIsNotWiredYet(@TempDir Path dir) throws Exception {
-        Path messages = Files.writeString(dir.resolve("chat.json"), "[{\"role\":\"user\",\"content\":\"hi\"}]");
-        Run run = run("chat-template", "-m", STORIES.toString(), "--messages", messages.toString(), "--ids",
-                "--kwargs", "{\"enable_thinking\": false}");
-
-        assertThat(run.exitCode()).isEqualTo(1);
-        assertThat(run.errLines()).containsExactly(
-                "error: 'parallax chat-template' is not wired to the chat template engine yet");
     }
 
     @CommandLine.Command(name = "boom")
