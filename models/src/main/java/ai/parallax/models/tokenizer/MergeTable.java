@@ -11,7 +11,6 @@ final class MergeTable {
     private final long[] keys;
     private final long[] values;
     private final int mask;
-    private int size;
 
     MergeTable(int expectedEntries) {
         int capacity = Integer.highestOneBit(Math.max(4, expectedEntries * 2 - 1)) << 1;
@@ -37,9 +36,6 @@ final class MergeTable {
         while (keys[i] != EMPTY && keys[i] != k) {
             i = (i + 1) & mask;
         }
-        if (keys[i] == EMPTY) {
-            size++;
-        }
         keys[i] = k;
         values[i] = ((long) rank << 32) | (mergedId & 0xFFFFFFFFL);
     }
@@ -58,10 +54,6 @@ final class MergeTable {
             }
             i = (i + 1) & mask;
         }
-    }
-
-    int size() {
-        return size;
     }
 
     static int rank(long entry) {

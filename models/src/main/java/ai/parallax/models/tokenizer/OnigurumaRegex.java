@@ -48,6 +48,8 @@ final class OnigurumaRegex {
                     case 'W' -> out.append("[^" + WORD + "]");
                     case 'h' -> out.append(inClass ? "0-9a-fA-F" : "[0-9a-fA-F]");
                     case 'H' -> out.append("[^0-9a-fA-F]");
+                    case 'b', 'B' -> throw new UnsupportedTokenizerException("word boundaries (\\" + e
+                            + ") in regex " + quote(re) + " are not supported: Java and Oniguruma define words differently");
                     case 'p', 'P' -> {
                         int close = re.indexOf('}', i);
                         if (i + 1 >= re.length() || re.charAt(i + 1) != '{' || close < 0) {
@@ -65,6 +67,11 @@ final class OnigurumaRegex {
                     default -> out.append('\\').append(e);
                 }
             } else if (c == '[') {
+                if (classDepth > 0 && re.startsWith("[:", i)) {
+                    // Java would read a POSIX bracket such as [:alpha:] as a nested class of its characters.
+                    throw new UnsupportedTokenizerException("POSIX bracket expressions in regex " + quote(re)
+                            + " are not supported");
+                }
                 classDepth++;
                 out.append(c);
                 // A ']' right after '[' or '[^' is a literal in both dialects; copy it so it does not close the class.

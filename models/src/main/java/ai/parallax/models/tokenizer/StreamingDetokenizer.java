@@ -19,6 +19,7 @@ public final class StreamingDetokenizer {
     private final boolean skipSpecialTokens;
     private final Stage head;
     private final StringBuilder out = new StringBuilder();
+    private boolean flushed;
 
     StreamingDetokenizer(Tokenizer tokenizer, TokenDecoder decoder, boolean skipSpecialTokens) {
         this.tokenizer = tokenizer;
@@ -28,6 +29,9 @@ public final class StreamingDetokenizer {
 
     /** Feeds one id; returns the text it completes, possibly empty. */
     public String next(int id) {
+        if (flushed) {
+            throw new IllegalStateException("next() after flush(): use a new StreamingDetokenizer per sequence");
+        }
         String token = tokenizer.tokenForDecode(id);
         if (skipSpecialTokens && tokenizer.isSpecial(id)) {
             return "";
@@ -38,6 +42,10 @@ public final class StreamingDetokenizer {
 
     /** Ends the sequence and returns any text still held back; the detokenizer must not be used afterwards. */
     public String flush() {
+        if (flushed) {
+            return "";
+        }
+        flushed = true;
         head.finish();
         return take();
     }

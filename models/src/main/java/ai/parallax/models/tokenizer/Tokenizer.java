@@ -168,7 +168,7 @@ public final class Tokenizer {
         return t != null && t.special();
     }
 
-    /** The added tokens, in the order tokenizer.json lists them. */
+    /** The added tokens, by id. */
     public List<AddedToken> addedTokens() {
         return addedById.values().stream().sorted(java.util.Comparator.comparingInt(AddedToken::id)).toList();
     }

@@ -73,12 +73,14 @@ final class TokenizerJsonReader {
         final Map<String, JsonNode> options = new HashMap<>();
         Map<String, Integer> vocab;
         int maxId = -1;
+        boolean hasMerges;
         final List<String> mergeLeft = new ArrayList<>();
         final List<String> mergeRight = new ArrayList<>();
 
         BpeModel build(Path file) {
             if (type == null) {
-                type = vocab != null && options.containsKey("merges_present") ? "BPE" : "(missing)";
+                // Old files omit the type; tokenizers then recognizes BPE by its merges.
+                type = vocab != null && hasMerges ? "BPE" : "(missing)";
             }
             if (!type.equals("BPE")) {
                 throw new UnsupportedTokenizerException(file + ": unsupported model type '" + type
@@ -147,7 +149,7 @@ final class TokenizerJsonReader {
                     }
                 }
                 case "merges" -> {
-                    m.options.put("merges_present", JSON.nullNode());
+                    m.hasMerges = true;
                     if (value != JsonToken.START_ARRAY) {
                         throw new IOException(file + ": model.merges is not an array");
                     }

@@ -49,11 +49,6 @@ final class Utf8Stream {
         }
     }
 
-    /** True when a character has started but not all of its bytes have arrived. */
-    boolean isPending() {
-        return needed > 0;
-    }
-
     /** Ends the input: an unfinished character becomes one U+FFFD. */
     void finish(StringBuilder out) {
         if (needed > 0) {

@@ -39,6 +39,19 @@ public final class TokenizerBenchmark {
             }
             System.out.printf("%-20s load %.3f s | %.2f MB -> %d tokens | encode first run %.1f MB/s, best of 8 %.1f MB/s%n",
                     model, loadSeconds, megabytes, tokens, megabytes / cold, megabytes / best);
+            // The Rust library on the same text and thread count, for scale.
+            try (ai.djl.huggingface.tokenizers.HuggingFaceTokenizer reference =
+                    ai.djl.huggingface.tokenizers.HuggingFaceTokenizer.newInstance(
+                            root.resolve(model).resolve("tokenizer.json"), java.util.Map.of())) {
+                double referenceBest = Double.MAX_VALUE;
+                for (int run = 0; run < 8; run++) {
+                    long s = System.nanoTime();
+                    reference.encode(text, false, false);
+                    referenceBest = Math.min(referenceBest, (System.nanoTime() - s) / 1e9);
+                }
+                System.out.printf("%-20s Hugging Face tokenizers (Rust, via DJL) best of 8 %.1f MB/s%n", model,
+                        megabytes / referenceBest);
+            }
         }
     }
 }

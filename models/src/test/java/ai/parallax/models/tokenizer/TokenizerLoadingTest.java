@@ -51,6 +51,21 @@ class TokenizerLoadingTest {
     }
 
     @Test
+    void specialTokenNamesMayBeAddedTokenObjects() throws IOException {
+        Files.writeString(dir.resolve("tokenizer.json"), storiesJson().toString());
+        Files.writeString(dir.resolve("tokenizer_config.json"), """
+                {"bos_token": {"__type": "AddedToken", "content": "<s>", "lstrip": false}, "eos_token": "</s>"}
+                """);
+        Tokenizer tokenizer = Tokenizer.load(dir);
+        assertThat(tokenizer.bosTokenId()).hasValue(1);
+        assertThat(tokenizer.eosTokenId()).hasValue(2);
+
+        Files.writeString(dir.resolve("tokenizer_config.json"), "{\"eos_token\": \"<|eot_id|>\"}");
+        assertThatThrownBy(() -> Tokenizer.load(dir)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("eos_token '<|eot_id|>'");
+    }
+
+    @Test
     void loadsFromTheTokenizerFileItselfAndRejectsUnknownIds() throws IOException {
         Tokenizer stories = Tokenizer.load(ReferenceModels.dir(ReferenceModels.STORIES).resolve("tokenizer.json"));
         assertThat(stories.vocabularySize()).isEqualTo(512);
