@@ -41,6 +41,16 @@ class ChatTemplateConfigTest {
     }
 
     @Test
+    void namedTemplatesWithoutDefaultAreRefusedWhenNoneApplies() throws IOException {
+        ChatTemplate chat = ChatTemplate.fromTokenizerConfig(config("""
+                {"chat_template": [{"name": "tool_use", "template": "T"}]}"""));
+
+        assertThat(chat.render(HELLO, List.of(), false, null)).isEqualTo("T");
+        TemplateException e = catchThrowableOfType(TemplateException.class, () -> chat.render(HELLO, null, false, null));
+        assertThat(e.getMessage()).contains("[tool_use]").contains("\"default\"");
+    }
+
+    @Test
     void specialTokensMayBeObjectsAndUnsetOnesAreUndefined() throws IOException {
         ChatTemplate chat = ChatTemplate.fromTokenizerConfig(config("""
                 {"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>", "unk_token": null,
