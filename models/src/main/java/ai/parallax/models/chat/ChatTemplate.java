@@ -184,12 +184,11 @@ public final class ChatTemplate {
     }
 
     private Parsed select(boolean hasTools) {
-        if (templates.size() == 1) return templates.values().iterator().next();
         if (hasTools && templates.containsKey("tool_use")) return templates.get("tool_use");
         Parsed fallback = templates.get("default");
         if (fallback == null) {
-            throw new TemplateException("this tokenizer has several chat templates " + templates.keySet()
-                    + " and none is named \"default\"" + (hasTools ? " or \"tool_use\"" : ""));
+            throw new TemplateException("none of this tokenizer's chat templates " + templates.keySet() + " is named \"default\""
+                    + (hasTools ? " or \"tool_use\"" : "") + ", so transformers would not pick one either");
         }
         return fallback;
     }

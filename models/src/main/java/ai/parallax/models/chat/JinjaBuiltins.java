@@ -594,8 +594,8 @@ final class JinjaBuiltins {
             }
             case "lower" -> a.none((Boolean) PythonStrings.call(PythonValues.str(value), "islower", List.of(), Map.of()));
             case "upper" -> a.none((Boolean) PythonStrings.call(PythonValues.str(value), "isupper", List.of(), Map.of()));
-            case "filter" -> a.none(false) || isFilterName(value);
-            case "test" -> isTestName(value);
+            case "filter" -> a.none(isFilterName(value));
+            case "test" -> a.none(isTestName(value));
             default -> throw new TemplateException("test '" + name + "' is not supported");
         };
     }

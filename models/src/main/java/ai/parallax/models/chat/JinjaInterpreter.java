@@ -357,7 +357,7 @@ final class JinjaInterpreter {
                 if (LIST_METHODS.contains(name)) return boundMethod(obj, name);
                 if (LIST_MUTATORS.contains(name) && !(obj instanceof PyTuple)) return unsafe(obj, name);
             }
-            default -> { }
+            case null, default -> { }
         }
         return Undefined.missingAttribute(obj, name);
     }
@@ -394,7 +394,7 @@ final class JinjaInterpreter {
             case LoopContext loop when key instanceof String name -> {
                 return loop.attribute(name);
             }
-            default -> { }
+            case null, default -> { }
         }
         if (key instanceof String name && !(obj instanceof Map)) return getAttribute(obj, name);
         if (key instanceof String name) {

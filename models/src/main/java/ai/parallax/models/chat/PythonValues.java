@@ -107,7 +107,7 @@ final class PythonValues {
         return switch (v) {
             case String s -> s;
             case Undefined u -> "";
-            default -> {
+            case null, default -> {
                 StringBuilder sb = new StringBuilder();
                 appendRepr(sb, v, false);
                 yield sb.toString();
@@ -320,7 +320,7 @@ final class PythonValues {
             case Long l -> l;
             case Boolean b -> b ? 1 : 0;
             case BigInteger big -> big.longValueExact();
-            default -> throw new TemplateException("expected an int, got '" + typeName(v) + "'");
+            case null, default -> throw new TemplateException("expected an int, got '" + typeName(v) + "'");
         };
     }
 
@@ -330,7 +330,7 @@ final class PythonValues {
             case Long l -> l;
             case Boolean b -> b ? 1 : 0;
             case BigInteger big -> big.doubleValue();
-            default -> throw new TemplateException("expected a number, got '" + typeName(v) + "'");
+            case null, default -> throw new TemplateException("expected a number, got '" + typeName(v) + "'");
         };
     }
 
@@ -450,7 +450,7 @@ final class PythonValues {
             case Boolean b -> b ? -1L : 0L;
             case BigInteger big -> normalizeInteger(big.negate());
             case Undefined u -> throw u.failure();
-            default -> throw new TemplateException("bad operand type for unary -: '" + typeName(v) + "'");
+            case null, default -> throw new TemplateException("bad operand type for unary -: '" + typeName(v) + "'");
         };
     }
 
@@ -464,7 +464,7 @@ final class PythonValues {
             case Map<?, ?> m -> m.size();
             case Undefined u -> 0;
             case Namespace n -> throw new TemplateException("object of type 'Namespace' has no len()");
-            default -> throw new TemplateException("object of type '" + typeName(v) + "' has no len()");
+            case null, default -> throw new TemplateException("object of type '" + typeName(v) + "' has no len()");
         };
     }
 
@@ -476,7 +476,7 @@ final class PythonValues {
             case String s -> PythonStrings.characters(s);
             case Collection<?> c -> new ArrayList<>(c);
             case Undefined u -> new ArrayList<>();
-            default -> throw new TemplateException("'" + typeName(v) + "' object is not iterable");
+            case null, default -> throw new TemplateException("'" + typeName(v) + "' object is not iterable");
         };
     }
 
@@ -498,7 +498,7 @@ final class PythonValues {
             case Undefined u -> {
                 return false;
             }
-            default -> throw new TemplateException("argument of type '" + typeName(container) + "' is not iterable");
+            case null, default -> throw new TemplateException("argument of type '" + typeName(container) + "' is not iterable");
         }
     }
 
