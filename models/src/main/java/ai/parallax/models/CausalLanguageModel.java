@@ -2,6 +2,7 @@ package ai.parallax.models;
 
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.BatchLayout;
 
 /**
  * One pipeline stage of a decoder-only language model: the layers {@link #layers()} of it, plus the embedding when
@@ -23,6 +24,9 @@ public interface CausalLanguageModel extends AutoCloseable {
     /** A KV cache for one sequence of up to {@code capacity} positions, for this stage's layers. */
     KvCache newKvCache(int capacity);
 
+    /** A paged KV cache of {@code blockCount} blocks of {@code blockSize} positions, for this stage's layers. */
+    KvCache newPagedKvCache(int blockCount, int blockSize);
+
     /** The most positions this stage's rotary tables cover. */
     int maxPositions();
 
@@ -36,16 +40,31 @@ public interface CausalLanguageModel extends AutoCloseable {
     Tensor hiddenInput(int count);
 
     /**
-     * Runs this stage's layers over the residual stream {@code hidden} ({@code [T, hidden]}, updated in place) for
-     * tokens at positions {@code [startPos, startPos + T)}, reading and extending {@code cache}.
+     * Runs this stage's layers over the residual stream {@code hidden} ({@code [T, hidden]}, updated in place) for a
+     * batch of sequences laid out as {@code batch} says ({@code T = batch.tokenCount()}), reading and extending
+     * their blocks of {@code cache}. One step runs every weight as one matrix product over all T rows.
      */
-    Tensor forwardLayers(Tensor hidden, int startPos, KvCache cache);
+    Tensor forwardLayers(Tensor hidden, BatchLayout batch, KvCache cache);
+
+    /**
+     * Runs this stage's layers for one sequence: tokens at positions {@code [startPos, startPos + T)}, with the
+     * cache's blocks in order.
+     */
+    default Tensor forwardLayers(Tensor hidden, int startPos, KvCache cache) {
+        return forwardLayers(hidden, cache.singleSequence(startPos, (int) hidden.rowCount()), cache);
+    }
 
     /**
      * Last stage: logits {@code [rows, vocab]} from the residual stream {@code [T, hidden]}, for every token when
      * {@code allPositions}, else for the last token only. {@code hidden} is overwritten.
      */
     Tensor logits(Tensor hidden, boolean allPositions);
+
+    /**
+     * Last stage: logits {@code [rows.length, vocab]} of the given rows of the residual stream {@code [T, hidden]},
+     * in that order (a batch's sequences each want the logits of their last token). {@code hidden} is unchanged.
+     */
+    Tensor logits(Tensor hidden, int[] rows);
 
     /** The whole model on {@code count} tokens: embed, every layer, logits. */
     default Tensor forward(int[] tokens, int count, int startPos, KvCache cache, boolean allPositions) {

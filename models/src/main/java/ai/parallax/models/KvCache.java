@@ -1,38 +1,73 @@
 package ai.parallax.models;
 
 import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.BatchLayout;
 import ai.parallax.tensors.ops.Ops;
 
 /**
- * Keys and values of one sequence for the layers of one stage, in contiguous F32 tensors of
- * {@code [capacity, kvHeads·headDim]} per layer. Position p of the sequence is row p.
+ * Keys and values for the layers of one stage, in F32 pools of {@code [blocks·blockSize, kvHeads·headDim]} per
+ * layer. The pool is cut into fixed-size blocks; which blocks hold which sequence's positions is the business of
+ * the block tables in a {@link BatchLayout} (the serving engine's allocator hands them out).
+ *
+ * <p>A cache of one block as large as the sequence is the contiguous cache of a single sequence: position p is row
+ * p. {@link #singleSequence} gives the batch layout for that use.
  */
 public final class KvCache implements AutoCloseable {
     private final Ops ops;
     private final LayerRange layers;
-    private final int capacity;
+    private final int blockCount;
+    private final int blockSize;
     private final Tensor[] keys;
     private final Tensor[] values;
+    private final BatchLayout single;
+    private final int[] identityTable;
 
+    /** A contiguous cache for one sequence of up to {@code capacity} positions. */
     public KvCache(Ops ops, LayerRange layers, int capacity, int keyValueWidth) {
-        if (capacity <= 0) {
-            throw new IllegalArgumentException("KV cache capacity must be positive, got " + capacity);
+        this(ops, layers, 1, capacity, keyValueWidth);
+    }
+
+    /** A paged cache of {@code blockCount} blocks of {@code blockSize} positions. */
+    public KvCache(Ops ops, LayerRange layers, int blockCount, int blockSize, int keyValueWidth) {
+        if (blockCount <= 0 || blockSize <= 0) {
+            throw new IllegalArgumentException("KV cache needs a positive capacity, got " + blockCount + " blocks of "
+                    + blockSize + " positions");
         }
         this.ops = ops;
         this.layers = layers;
-        this.capacity = capacity;
+        this.blockCount = blockCount;
+        this.blockSize = blockSize;
+        long rows = Math.multiplyExact((long) blockCount, blockSize);
         this.keys = new Tensor[layers.count()];
         this.values = new Tensor[layers.count()];
         for (int i = 0; i < layers.count(); i++) {
             int layer = layers.start() + i;
-            keys[i] = ops.allocate("kv.keys." + layer, capacity, keyValueWidth);
-            values[i] = ops.allocate("kv.values." + layer, capacity, keyValueWidth);
+            keys[i] = ops.allocate("kv.keys." + layer, rows, keyValueWidth);
+            values[i] = ops.allocate("kv.values." + layer, rows, keyValueWidth);
+        }
+        this.single = new BatchLayout(blockSize);
+        this.identityTable = new int[blockCount];
+        for (int b = 0; b < blockCount; b++) {
+            identityTable[b] = b;
         }
     }
 
-    /** Positions the cache can hold. */
+    /** Positions the cache can hold in all. */
     public int capacity() {
-        return capacity;
+        return blockCount * blockSize;
+    }
+
+    public int blockCount() {
+        return blockCount;
+    }
+
+    public int blockSize() {
+        return blockSize;
+    }
+
+    /** Bytes of one block over all layers of the stage, keys and values: what sizing a pool divides by. */
+    public static long bytesPerBlock(int layerCount, int blockSize, int keyValueWidth) {
+        return 2L * layerCount * blockSize * keyValueWidth * Float.BYTES;
     }
 
     public Tensor keys(int layer) {
@@ -41,6 +76,20 @@ public final class KvCache implements AutoCloseable {
 
     public Tensor values(int layer) {
         return values[layer - layers.start()];
+    }
+
+    /**
+     * The layout of a step that runs {@code count} tokens of the cache's only sequence from {@code startPos}, with
+     * the blocks in order (position p is row p). Reused: valid until the next call.
+     */
+    public BatchLayout singleSequence(int startPos, int count) {
+        if (startPos + count > capacity()) {
+            throw new IllegalArgumentException("positions up to " + (startPos + count)
+                    + " exceed the KV cache capacity " + capacity());
+        }
+        single.clear();
+        single.add(startPos, count, identityTable);
+        return single;
     }
 
     /** Gives the cache's memory back to the backend. */

@@ -16,7 +16,9 @@ public record GenerationResult(int[] promptIds, int[] generatedIds, String text,
         /** An end-of-sequence token, a stop token or a stop string. */
         STOP,
         /** The token limit or the context length. */
-        LENGTH;
+        LENGTH,
+        /** The client cancelled or went away. */
+        CANCELLED;
 
         public String openAiName() {
             return name().toLowerCase(java.util.Locale.ROOT);

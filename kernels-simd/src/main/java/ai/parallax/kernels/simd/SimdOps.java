@@ -7,6 +7,7 @@ import static ai.parallax.kernels.simd.VectorLoads.LE;
 
 import ai.parallax.tensors.DType;
 import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.BatchLayout;
 import ai.parallax.tensors.ops.Ops;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -35,6 +36,7 @@ public final class SimdOps implements Ops {
     private final WorkerPool pool;
     private final MatmulTask matmulTask;
     private final AttentionTask attentionTask;
+    private final PagedAttentionTask pagedAttentionTask;
     private final RmsNormTask rmsNormTask = new RmsNormTask();
     private final RopeTask ropeTask = new RopeTask();
     private final SoftmaxTask softmaxTask = new SoftmaxTask();
@@ -60,6 +62,7 @@ public final class SimdOps implements Ops {
         pool = new WorkerPool(threads, "parallax-simd");
         matmulTask = new MatmulTask(threads);
         attentionTask = new AttentionTask(threads);
+        pagedAttentionTask = new PagedAttentionTask(threads);
     }
 
     @Override
@@ -267,6 +270,95 @@ public final class SimdOps implements Ops {
         long work = units * (startPos + tokens) * headDim;
         pool.run(attentionTask, work < parallelThreshold ? 1 : (int) Math.min(units, pool.size()));
         attentionTask.clear();
+    }
+
+    @Override
+    public synchronized void pagedAttention(Tensor q, Tensor keyPool, Tensor valuePool, BatchLayout batch, int heads,
+                                            int kvHeads, int headDim, float scale, Tensor out) {
+        checkOpen();
+        requireF32(q, "paged attention query");
+        requireF32(keyPool, "paged attention key pool");
+        requireF32(valuePool, "paged attention value pool");
+        requireF32(out, "paged attention output");
+        if (heads <= 0 || kvHeads <= 0 || headDim <= 0 || heads % kvHeads != 0) {
+            throw new IllegalArgumentException("paged attention: " + heads + " query heads cannot be grouped over "
+                    + kvHeads + " key/value heads of dimension " + headDim);
+        }
+        long width = (long) heads * headDim;
+        long kvWidth = (long) kvHeads * headDim;
+        if (q.elementCount() != batch.tokenCount() * width) {
+            throw new IllegalArgumentException("paged attention: query '" + q.name() + "' " + shape(q) + " should be ["
+                    + batch.tokenCount() + ", " + width + "] for a batch of " + batch.tokenCount() + " tokens");
+        }
+        requireSameCount(q, out, "paged attention");
+        requireDistinct(q, out, "paged attention");
+        checkPool(keyPool, kvWidth, batch.blockSize());
+        checkPool(valuePool, kvWidth, batch.blockSize());
+        long blocks = keyPool.rowCount() / batch.blockSize();
+        long work = 0;
+        for (int s = 0; s < batch.sequenceCount(); s++) {
+            int[] table = batch.blockTable(s);
+            int used = (batch.startPosition(s) + batch.tokenCount(s) + batch.blockSize() - 1) / batch.blockSize();
+            for (int b = 0; b < used; b++) {
+                if (table[b] < 0 || table[b] >= blocks) {
+                    throw new IndexOutOfBoundsException("paged attention: sequence " + s + " names block " + table[b]
+                            + " of a pool of " + blocks + " blocks");
+                }
+            }
+            work += (long) batch.tokenCount(s) * (batch.startPosition(s) + batch.tokenCount(s));
+        }
+        long units = (long) batch.tokenCount() * heads;
+        pagedAttentionTask.set(q.data(), keyPool.data(), valuePool.data(), out.data(), batch, heads, kvHeads, headDim,
+                scale);
+        pool.run(pagedAttentionTask, work * heads * headDim < parallelThreshold ? 1 : (int) Math.min(units, pool.size()));
+        pagedAttentionTask.clear();
+    }
+
+    @Override
+    public synchronized void scatterRows(Tensor src, Tensor dst, int[] rows) {
+        checkOpen();
+        requireF32(src, "scatterRows source");
+        requireF32(dst, "scatterRows destination");
+        checkRowCopy(src, dst, rows, src.rowCount(), dst.rowCount(), "scatterRows");
+        long rowBytes = 4 * src.rowLength();
+        for (int t = 0; t < rows.length; t++) {
+            MemorySegment.copy(src.data(), t * rowBytes, dst.data(), rows[t] * rowBytes, rowBytes);
+        }
+    }
+
+    @Override
+    public synchronized void gatherRows(Tensor src, int[] rows, Tensor dst) {
+        checkOpen();
+        requireF32(src, "gatherRows source");
+        requireF32(dst, "gatherRows destination");
+        checkRowCopy(src, dst, rows, dst.rowCount(), src.rowCount(), "gatherRows");
+        long rowBytes = 4 * src.rowLength();
+        for (int i = 0; i < rows.length; i++) {
+            MemorySegment.copy(src.data(), rows[i] * rowBytes, dst.data(), i * rowBytes, rowBytes);
+        }
+    }
+
+    private static void checkPool(Tensor pool, long kvWidth, int blockSize) {
+        if (pool.rowLength() != kvWidth || pool.rowCount() % blockSize != 0) {
+            throw new IllegalArgumentException("paged attention: pool '" + pool.name() + "' " + shape(pool)
+                    + " should be [blocks x " + blockSize + ", " + kvWidth + "]");
+        }
+    }
+
+    private static void checkRowCopy(Tensor src, Tensor dst, int[] rows, long expectedRows, long indexedRows,
+                                     String op) {
+        if (src.rowLength() != dst.rowLength()) {
+            throw new IllegalArgumentException(op + ": rows of '" + src.name() + "' " + shape(src) + " and '"
+                    + dst.name() + "' " + shape(dst) + " differ in width");
+        }
+        if (rows.length != expectedRows) {
+            throw new IllegalArgumentException(op + ": " + rows.length + " row indices for " + expectedRows + " rows");
+        }
+        for (int r : rows) {
+            if (r < 0 || r >= indexedRows) {
+                throw new IndexOutOfBoundsException(op + ": row " + r + " outside [0, " + indexedRows + ")");
+            }
+        }
     }
 
     @Override

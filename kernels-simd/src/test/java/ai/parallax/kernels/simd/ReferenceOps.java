@@ -2,6 +2,7 @@ package ai.parallax.kernels.simd;
 
 import ai.parallax.tensors.DType;
 import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.BatchLayout;
 import ai.parallax.tensors.ops.Ops;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -157,6 +158,65 @@ final class ReferenceOps implements Ops {
                     }
                     set(out, qBase + d, o);
                 }
+            }
+        }
+    }
+
+    @Override
+    public void pagedAttention(Tensor q, Tensor keyPool, Tensor valuePool, BatchLayout batch, int heads, int kvHeads,
+                               int headDim, float scale, Tensor out) {
+        long kvWidth = (long) kvHeads * headDim;
+        int blockSize = batch.blockSize();
+        for (int t = 0; t < batch.tokenCount(); t++) {
+            int[] table = batch.blockTable(batch.sequenceOf(t));
+            int visible = batch.position(t) + 1;
+            for (int h = 0; h < heads; h++) {
+                int kvHead = h / (heads / kvHeads);
+                long qBase = ((long) t * heads + h) * headDim;
+                double[] scores = new double[visible];
+                double max = Double.NEGATIVE_INFINITY;
+                for (int p = 0; p < visible; p++) {
+                    long row = (long) table[p / blockSize] * blockSize + p % blockSize;
+                    double s = 0;
+                    for (int d = 0; d < headDim; d++) {
+                        s += (double) get(q, qBase + d) * get(keyPool, row * kvWidth + (long) kvHead * headDim + d);
+                    }
+                    scores[p] = s * scale;
+                    max = Math.max(max, scores[p]);
+                }
+                double sum = 0;
+                for (int p = 0; p < visible; p++) {
+                    scores[p] = Math.exp(scores[p] - max);
+                    sum += scores[p];
+                }
+                for (int d = 0; d < headDim; d++) {
+                    double o = 0;
+                    for (int p = 0; p < visible; p++) {
+                        long row = (long) table[p / blockSize] * blockSize + p % blockSize;
+                        o += scores[p] / sum * get(valuePool, row * kvWidth + (long) kvHead * headDim + d);
+                    }
+                    set(out, qBase + d, o);
+                }
+            }
+        }
+    }
+
+    @Override
+    public void scatterRows(Tensor src, Tensor dst, int[] rows) {
+        long width = src.rowLength();
+        for (int t = 0; t < rows.length; t++) {
+            for (long i = 0; i < width; i++) {
+                set(dst, rows[t] * width + i, get(src, t * width + i));
+            }
+        }
+    }
+
+    @Override
+    public void gatherRows(Tensor src, int[] rows, Tensor dst) {
+        long width = src.rowLength();
+        for (int r = 0; r < rows.length; r++) {
+            for (long i = 0; i < width; i++) {
+                set(dst, r * width + i, get(src, rows[r] * width + i));
             }
         }
     }

@@ -8,6 +8,7 @@ import ai.parallax.models.RotaryTables;
 import ai.parallax.models.WeightLoader;
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.BatchLayout;
 import ai.parallax.tensors.ops.Ops;
 
 /**
@@ -147,6 +148,11 @@ public final class LlamaModel implements CausalLanguageModel {
     }
 
     @Override
+    public KvCache newPagedKvCache(int blockCount, int blockSize) {
+        return new KvCache(ops, layers, blockCount, blockSize, config.keyValueWidth());
+    }
+
+    @Override
     public Tensor embed(int[] tokens, int count) {
         if (!layers.isFirst()) {
             throw new IllegalStateException("embed() runs on the first stage; this stage holds layers " + layers);
@@ -168,19 +174,25 @@ public final class LlamaModel implements CausalLanguageModel {
     }
 
     @Override
-    public Tensor forwardLayers(Tensor hidden, int startPos, KvCache cache) {
+    public Tensor forwardLayers(Tensor hidden, BatchLayout batch, KvCache cache) {
         int count = (int) hidden.rowCount();
-        if (startPos + count > cache.capacity()) {
-            throw new IllegalArgumentException("positions up to " + (startPos + count) + " exceed the KV cache capacity "
-                    + cache.capacity());
+        if (count != batch.tokenCount()) {
+            throw new IllegalArgumentException("hidden states have " + count + " rows but the batch has "
+                    + batch.tokenCount() + " tokens");
+        }
+        if (batch.blockSize() != cache.blockSize()) {
+            throw new IllegalArgumentException("the batch uses KV blocks of " + batch.blockSize()
+                    + " positions but the cache has blocks of " + cache.blockSize());
         }
         Workspace.View v = workspace(count);
-        int[] positions = v.positions(startPos);
+        int[] positions = batch.positions();
+        int[] slots = batch.slots();
         for (int i = 0; i < layerWeights.length; i++) {
             int layer = layers.start() + i;
             LlamaLayerWeights w = layerWeights[i];
 
-            // Attention block.
+            // Attention block: every sequence's tokens go through the projections together; only the attention
+            // itself looks at the batch layout, each query reading its own sequence's KV blocks.
             ops.rmsNorm(hidden, w.inputNorm(), eps, v.normed);
             ops.matmul(v.normed, w.queryProj(), w.queryBias(), v.query);
             ops.matmul(v.normed, w.keyProj(), w.keyBias(), v.key);
@@ -191,9 +203,9 @@ public final class LlamaModel implements CausalLanguageModel {
             }
             ops.rope(v.query, config.numHeads(), config.headDim(), positions, rotary.cos(), rotary.sin());
             ops.rope(v.key, config.numKeyValueHeads(), config.headDim(), positions, rotary.cos(), rotary.sin());
-            ops.copyRows(v.key, cache.keys(layer), startPos);
-            ops.copyRows(v.value, cache.values(layer), startPos);
-            ops.attention(v.query, cache.keys(layer), cache.values(layer), startPos, config.numHeads(),
+            ops.scatterRows(v.key, cache.keys(layer), slots);
+            ops.scatterRows(v.value, cache.values(layer), slots);
+            ops.pagedAttention(v.query, cache.keys(layer), cache.values(layer), batch, config.numHeads(),
                     config.numKeyValueHeads(), config.headDim(), attentionScale, v.attention);
             ops.matmul(v.attention, w.outputProj(), w.outputBias(), v.normed);
             ops.add(hidden, v.normed);
@@ -219,6 +231,22 @@ public final class LlamaModel implements CausalLanguageModel {
         ops.rmsNorm(rows, finalNorm, eps, rows);
         Tensor logits = workspace.logits((int) rows.rowCount());
         ops.matmul(rows, lmHead, null, logits);
+        return logits;
+    }
+
+    @Override
+    public Tensor logits(Tensor hidden, int[] rows) {
+        if (!layers.isLast()) {
+            throw new IllegalStateException("logits() runs on the last stage; this stage holds layers " + layers);
+        }
+        if (rows.length == 0 || rows.length > hidden.rowCount()) {
+            throw new IllegalArgumentException("logits of " + rows.length + " rows requested from " + hidden.rowCount());
+        }
+        Tensor selected = workspace.view((int) hidden.rowCount()).normed.rows(0, rows.length);
+        ops.gatherRows(hidden, rows, selected);
+        ops.rmsNorm(selected, finalNorm, eps, selected);
+        Tensor logits = workspace.logits(rows.length);
+        ops.matmul(selected, lmHead, null, logits);
         return logits;
     }
 

@@ -87,6 +87,28 @@ public interface Ops extends AutoCloseable {
     void attention(Tensor q, Tensor keyCache, Tensor valueCache, int startPos, int heads, int kvHeads, int headDim,
                    float scale, Tensor out);
 
+    /**
+     * Causal grouped-query attention for a batch of sequences over a paged KV pool. q is {@code [T, heads·headDim]}
+     * with the rows laid out as {@code batch} says; the pools are {@code [blocks·blockSize, kvHeads·headDim]} and
+     * already hold, for each sequence, the keys and values of positions {@code [0, startPosition + tokenCount)} at
+     * the rows its block table names. A query at position p attends to positions {@code [0, p]} of its own sequence
+     * only. out is {@code [T, heads·headDim]}.
+     */
+    void pagedAttention(Tensor q, Tensor keyPool, Tensor valuePool, BatchLayout batch, int heads, int kvHeads,
+                        int headDim, float scale, Tensor out);
+
+    /**
+     * {@code dst[rows[t], :] = src[t, :]} for every row t of src: how a batch's new keys and values enter a paged KV
+     * pool. rows has exactly {@code src.rowCount()} entries; widths match.
+     */
+    void scatterRows(Tensor src, Tensor dst, int[] rows);
+
+    /**
+     * {@code dst[i, :] = src[rows[i], :]} for every row i of dst: picks the rows of a batch whose logits are needed.
+     * rows has exactly {@code dst.rowCount()} entries; widths match.
+     */
+    void gatherRows(Tensor src, int[] rows, Tensor dst);
+
     /** {@code x += y}, element for element. */
     void add(Tensor x, Tensor y);
 

@@ -1,0 +1,26 @@
+package ai.parallax.runtime.engine;
+
+import ai.parallax.tensors.ops.BatchLayout;
+
+/**
+ * Runs one batched step of the model for the engine: token ids in, the logits of the requested rows out. On one
+ * machine this is the whole model ({@link LocalStepRunner}); in a cluster it is the first stage sending hidden
+ * states down the pipeline and the last stage's logits coming back.
+ */
+public interface StepRunner extends AutoCloseable {
+
+    /** Vocabulary size: the width of a row of logits. */
+    int vocabularySize();
+
+    /** The most positions a sequence may reach. */
+    int maxPositions();
+
+    /**
+     * Runs {@code tokens[0, batch.tokenCount())} laid out as {@code batch} and writes the logits of the rows
+     * {@code logitRows} into {@code logits}, row after row.
+     */
+    void run(BatchLayout batch, int[] tokens, int[] logitRows, float[] logits);
+
+    @Override
+    void close();
+}

@@ -1,0 +1,101 @@
+package ai.parallax.server.cli;
+
+import ai.parallax.runtime.engine.EngineConfig;
+import ai.parallax.server.models.BundledModel;
+import ai.parallax.server.serve.LocalServer;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code parallax serve}: an OpenAI-compatible server for one local model, with continuous batching. */
+@Command(name = "serve",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description = "Serve a model over an OpenAI-compatible HTTP API (chat completions, completions, models), "
+                + "with SSE and WebSocket streaming, /health and Prometheus /metrics.",
+        footer = {"", "Example: parallax serve -m ./Qwen3-0.6B --port 3001",
+                "         curl localhost:3001/v1/chat/completions -H 'Content-Type: application/json' "
+                        + "-d '{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon\"}]}'"})
+public final class ServeCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = {"-m", "--model"}, paramLabel = "<dir>",
+            description = "Model directory in Hugging Face layout. Default: the bundled stories260K.")
+    Path model;
+
+    @Option(names = "--host", defaultValue = "0.0.0.0", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
+    String host;
+
+    @Option(names = "--port", defaultValue = "3001", description = "Port to listen on (default: ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(names = "--kv-cache-memory", paramLabel = "<size|fraction>", defaultValue = "0.25",
+            description = "Memory for the paged KV cache: a size (512MiB, 2GB) or a fraction of the memory free at "
+                    + "start (default: ${DEFAULT-VALUE}). Capped at what --max-running full-context sequences use.")
+    String kvCacheMemory;
+
+    @Option(names = "--kv-block-size", paramLabel = "<positions>", defaultValue = "16",
+            description = "Positions per KV cache block (default: ${DEFAULT-VALUE}).")
+    int blockSize;
+
+    @Option(names = "--max-prefill-chunk", paramLabel = "<tokens>", defaultValue = "512",
+            description = "Prompt tokens one step runs at most, so long prompts do not stall other users' "
+                    + "decoding (default: ${DEFAULT-VALUE}).")
+    int maxPrefillChunk;
+
+    @Option(names = "--max-running", paramLabel = "<n>", defaultValue = "64",
+            description = "Sequences decoded together at most (default: ${DEFAULT-VALUE}).")
+    int maxRunning;
+
+    @Option(names = "--max-queue", paramLabel = "<n>", defaultValue = "256",
+            description = "Requests waiting at most; more get HTTP 429 (default: ${DEFAULT-VALUE}).")
+    int maxQueue;
+
+    @Option(names = "--max-context", paramLabel = "<tokens>", defaultValue = "8192",
+            description = "Longest sequence served, capped by the model's own limit (default: ${DEFAULT-VALUE}).")
+    int maxContext;
+
+    @Option(names = "--api-key", paramLabel = "<key>",
+            description = "Require 'Authorization: Bearer <key>' on every request (except /health).")
+    String apiKey;
+
+    @Option(names = "--chat-template", paramLabel = "<file>",
+            description = "A Jinja chat template file that replaces the model's own (or the fallback for models "
+                    + "without one: BOS, then the message contents joined by newlines).")
+    Path chatTemplate;
+
+    @Option(names = "--served-model-name", paramLabel = "<name>",
+            description = "The model id clients use. Default: the model directory's name.")
+    String servedName;
+
+    @Option(names = "--threads", paramLabel = "<n>", description = "Compute threads. Default: one per processor.")
+    Integer threads;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        if (port < 0 || port > 65535) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--port " + port
+                    + " is not a TCP port (0-65535)");
+        }
+        EngineConfig check = new EngineConfig(blockSize, 1, maxPrefillChunk, maxRunning, maxQueue);
+        Path dir = model != null ? InputPaths.modelDirectory(model) : BundledModel.inUserCache().extract();
+        LocalServer server = LocalServer.start(new LocalServer.Options(dir, host, port, kvCacheMemory,
+                check.blockSize(), maxPrefillChunk, maxRunning, maxQueue, apiKey, chatTemplate, threads, servedName,
+                maxContext), out);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            server.close();
+            stopped.countDown();
+        }, "parallax-serve-shutdown"));
+        stopped.await();
+        return 0;
+    }
+}

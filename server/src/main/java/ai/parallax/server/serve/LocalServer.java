@@ -1,0 +1,115 @@
+package ai.parallax.server.serve;
+
+import ai.parallax.kernels.simd.SimdOps;
+import ai.parallax.models.KvCache;
+import ai.parallax.models.config.ModelConfig;
+import ai.parallax.runtime.LocalModel;
+import ai.parallax.runtime.engine.EngineConfig;
+import ai.parallax.runtime.engine.InferenceEngine;
+import ai.parallax.runtime.engine.LocalStepRunner;
+import ai.parallax.server.api.ApiServer;
+import ai.parallax.server.api.ChatPromptFormatter;
+import ai.parallax.server.api.ServedModel;
+import ai.parallax.tensors.ops.Ops;
+import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Path;
+import java.util.Locale;
+
+/**
+ * One machine serving one model: the HTTP server (started first, answering 503 while loading), then the model, its
+ * paged KV pool and the engine. {@code parallax serve} runs one; tests start one in-process on a free port.
+ */
+public final class LocalServer implements AutoCloseable {
+
+    /**
+     * @param port           0 picks a free port
+     * @param kvCacheMemory  bytes ({@code 512MiB}) or a fraction of free memory ({@code 0.25})
+     * @param maxContext     the longest sequence served, capped by the model's own limit
+     * @param servedName     the model id in the API; null uses the directory name
+     */
+    public record Options(Path model, String host, int port, String kvCacheMemory, int blockSize,
+                          int maxPrefillChunk, int maxRunning, int maxQueue, String apiKey, Path chatTemplate,
+                          Integer threads, String servedName, int maxContext) {
+    }
+
+    private final ApiServer api;
+    private Ops ops;
+    private LocalModel local;
+    private InferenceEngine engine;
+
+    private LocalServer(ApiServer api) {
+        this.api = api;
+    }
+
+    /** Starts listening, then loads the model; returns once it serves. */
+    public static LocalServer start(Options o, PrintWriter log) {
+        ApiServer api = new ApiServer(o.host(), o.port(), o.apiKey()).start();
+        LocalServer server = new LocalServer(api);
+        try {
+            server.load(o, log);
+        } catch (RuntimeException e) {
+            server.close();
+            throw e;
+        }
+        return server;
+    }
+
+    private void load(Options o, PrintWriter log) {
+        ops = o.threads() == null ? new SimdOps() : new SimdOps(o.threads());
+        ModelConfig config = ModelConfig.read(o.model());
+        int context = Math.min(o.maxContext(), config.maxPositionEmbeddings());
+        local = LocalModel.open(o.model(), ops, context, null);
+        long perBlock = KvCache.bytesPerBlock(config.numLayers(), o.blockSize(), config.keyValueWidth());
+        long free = freeMemory();
+        long bytes = KvCacheSizing.bytes(o.kvCacheMemory(), free);
+        int blocks = KvCacheSizing.blocks(bytes, perBlock, o.blockSize(), context, o.maxRunning());
+        log.printf(Locale.ROOT, "KV cache: %d blocks of %d positions = %d positions, %.1f MiB (--kv-cache-memory %s)%n",
+                blocks, o.blockSize(), (long) blocks * o.blockSize(), blocks * perBlock / 1048576.0,
+                o.kvCacheMemory());
+        EngineConfig engineConfig = new EngineConfig(o.blockSize(), blocks, o.maxPrefillChunk(), o.maxRunning(),
+                o.maxQueue());
+        engine = new InferenceEngine(new LocalStepRunner(local.model(), ops, blocks, o.blockSize()),
+                local.tokenizer(), local.generationConfig().eosTokenIds(), engineConfig).start();
+        ChatPromptFormatter chat = ChatPromptFormatter.forModel(o.model(), local.tokenizer(), o.chatTemplate());
+        String id = o.servedName() != null ? o.servedName() : o.model().getFileName().toString();
+        api.ready(new ServedModel(id, engine, local.tokenizer(), chat, System.currentTimeMillis() / 1000));
+        log.printf(Locale.ROOT, "serving %s on http://%s:%d (context %d, chat template: %s)%n", id, o.host(),
+                api.port(), engine.contextLimit(), o.chatTemplate() != null ? o.chatTemplate()
+                        : chat.isFallback() ? "fallback (message contents joined by newlines after BOS)" : "the model's");
+        log.flush();
+    }
+
+    private static long freeMemory() {
+        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+            return os.getFreeMemorySize();
+        }
+        return Runtime.getRuntime().maxMemory();
+    }
+
+    public int port() {
+        return api.port();
+    }
+
+    public ApiServer api() {
+        return api;
+    }
+
+    public InferenceEngine engine() {
+        return engine;
+    }
+
+    @Override
+    public void close() {
+        api.close();
+        if (engine != null) {
+            engine.close();
+        }
+        if (local != null) {
+            local.close();
+        }
+        if (ops != null) {
+            ops.close();
+        }
+    }
+}
