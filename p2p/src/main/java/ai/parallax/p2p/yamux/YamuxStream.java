@@ -19,6 +19,8 @@ public final class YamuxStream implements P2pStream {
     private record PendingWrite(ByteBuf data, CompletableFuture<Void> done) {
     }
 
+    private static final System.Logger LOG = System.getLogger(YamuxStream.class.getName());
+
     private final YamuxSession session;
     private final int id;
     private final ArrayDeque<PendingWrite> queue = new ArrayDeque<>();
@@ -198,7 +200,13 @@ public final class YamuxStream implements P2pStream {
         receiveWindow -= n;
         StreamHandler h = handler;
         if (h != null && !reset) {
-            h.onData(this, data);
+            try {
+                h.onData(this, data);
+            } catch (RuntimeException e) {
+                // A failing handler costs its stream, not the connection and the peer's other streams.
+                LOG.log(System.Logger.Level.WARNING, "resetting " + this + ": its handler failed", e);
+                reset();
+            }
         }
         // The handler is done with the bytes: return the credit, batched to half a window.
         unacknowledged += n;
