@@ -203,8 +203,20 @@ public final class P2pNode implements AutoCloseable {
     }
 
     public CompletableFuture<P2pStream> openStream(P2pConnection connection, String protocol, StreamHandler handler) {
-        return connection.session().openStream()
-                .thenCompose(stream -> StreamNegotiation.initiate(stream, protocol, handler));
+        CompletableFuture<P2pStream> negotiated = new CompletableFuture<>();
+        connection.session().openStream(stream -> StreamNegotiation.initiate(stream, protocol, handler)
+                        .whenComplete((s, e) -> {
+                            if (e != null) {
+                                negotiated.completeExceptionally(e);
+                            } else {
+                                negotiated.complete(s);
+                            }
+                        }))
+                .exceptionally(e -> {
+                    negotiated.completeExceptionally(e);
+                    return null;
+                });
+        return negotiated;
     }
 
     /** One libp2p ping round trip to a connected peer. */

@@ -61,8 +61,11 @@ public final class YamuxSession extends ChannelInboundHandlerAdapter {
         this.ctx = ctx;
     }
 
-    /** Opens a new outbound stream; completes on the event loop. */
-    public CompletableFuture<YamuxStream> openStream() {
+    /**
+     * Opens a new outbound stream. {@code init} runs on the event loop right after the SYN is queued and before it
+     * is flushed, so the stream has its handler before the peer can possibly answer.
+     */
+    public CompletableFuture<YamuxStream> openStream(Consumer<YamuxStream> init) {
         CompletableFuture<YamuxStream> result = new CompletableFuture<>();
         ctx.executor().execute(() -> {
             if (closed || goAwayReceived) {
@@ -76,6 +79,14 @@ public final class YamuxSession extends ChannelInboundHandlerAdapter {
             streams.put(id, s);
             // SYN on a window update that also grows the peer's view of our window beyond the initial 256 KiB.
             writeFrame(YamuxFrame.TYPE_WINDOW_UPDATE, YamuxFrame.FLAG_SYN, id, config.receiveWindow() - YamuxConfig.INITIAL_WINDOW);
+            // Still in this event-loop task, so no inbound frame can reach the stream before its handler is set.
+            try {
+                init.accept(s);
+            } catch (RuntimeException e) {
+                s.reset();
+                result.completeExceptionally(e);
+                return;
+            }
             ctx.flush();
             result.complete(s);
         });
