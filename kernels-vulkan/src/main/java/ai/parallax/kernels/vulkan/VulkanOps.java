@@ -415,6 +415,9 @@ public final class VulkanOps implements Ops {
         Allocation xa = activation(x, "matmul input");
         Allocation oa = activation(out, "matmul output");
         ComputeKernel kernel = kernel(matmulKernels, "matmul", w.dtype());
+        // About eight multiply-adds per thread before the reduction: short rows share a workgroup.
+        int rowThreads = (int) Math.min(workgroupSize, Long.highestOneBit(Math.max(1, (k + 7) / 8) * 2 - 1));
+        int rowsPerGroup = workgroupSize / rowThreads;
         for (int c = 0; c < dw.chunks.length; c++) {
             long rows = dw.rows(c, n);
             recorder.begin(kernel);
@@ -433,7 +436,8 @@ public final class VulkanOps implements Ops {
             recorder.push(db == null ? 0 : 1);
             recorder.push(bias == null ? 0 : dtypeCode(bias.dtype()));
             recorder.push(db == null ? 0 : db.elementOffset + c * dw.rowsPerChunk);
-            recorder.dispatch(rows, (int) ceilDiv(tokens, MATMUL_TOKEN_TILE));
+            recorder.push((long) rowThreads);
+            recorder.dispatch(ceilDiv(rows, rowsPerGroup), (int) ceilDiv(tokens, MATMUL_TOKEN_TILE));
         }
     }
 
