@@ -90,4 +90,38 @@ class VulkanReferenceModelTest {
             }
         }
     }
+
+    /**
+     * The path a discrete GPU without mappable device memory takes: activations only on the device (reached through
+     * staging copies), weights uploaded through staging and split into 1 MiB buffers (Qwen's 151936-row embedding,
+     * tied to its lm_head, becomes five).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"stories260K-bf16", "tiny-random-qwen3"})
+    void deviceOnlyMemoryGivesTheSameContinuation(String name) {
+        Path dir = ReferenceCase.models().resolve(name);
+        try (VulkanOps deviceOnly = VulkanOps.open(new VulkanOps.Options(-1, 1 << 20, false, true));
+             CausalLanguageModel model = ModelLoader.load(dir, deviceOnly, 512)) {
+            assertThat(deviceOnly.activationsMapped()).isFalse();
+            ReferenceCase c = ReferenceCase.read(dir).getFirst();
+            int n = c.inputIds().length;
+            int[] expected = c.greedyContinuation();
+            int vocab = model.config().vocabSize();
+            float[] host = new float[vocab];
+            try (KvCache cache = model.newKvCache(n + expected.length)) {
+                Tensor logits = model.forward(c.inputIds(), n, 0, cache, false);
+                deviceOnly.copyToHost(logits, host, 0);
+                for (int i = 0; i < c.top5Ids().length; i++) {
+                    assertThat((double) host[c.top5Ids()[i]]).as("%s top-5 logit of %d", name, c.top5Ids()[i])
+                            .isCloseTo(c.top5Logits()[i], within(LOGIT_TOLERANCE));
+                }
+                int[] produced = new int[expected.length];
+                for (int i = 0; i < expected.length; i++) {
+                    produced[i] = deviceOnly.argmax(logits, 0);
+                    logits = model.forward(new int[] {produced[i]}, 1, n + i, cache, false);
+                }
+                assertThat(produced).as("%s greedy continuation", name).containsExactly(expected);
+            }
+        }
+    }
 }
