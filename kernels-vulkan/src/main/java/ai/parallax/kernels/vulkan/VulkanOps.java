@@ -1,0 +1,930 @@
+package ai.parallax.kernels.vulkan;
+
+import ai.parallax.tensors.DType;
+import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.Ops;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The GPU backend: {@link Ops} as Vulkan compute shaders, through LWJGL. It runs on any Vulkan 1.1 driver with
+ * VK_KHR_push_descriptor: NVIDIA, AMD, Intel, Apple GPUs through MoltenVK, and Mesa's lavapipe CPU driver (tests).
+ *
+ * <p><b>Memory.</b> Every tensor this backend works on is one of two kinds:
+ * <ul>
+ *   <li><i>Activations</i> ({@link #allocate}): a device-local buffer each. Where device-local memory is also
+ *       host-mappable (lavapipe, Apple and other unified-memory GPUs, resizable BAR) the tensor's segment is the
+ *       mapping; elsewhere the segment is a range of reserved, inaccessible addresses ({@link AddressReservation}).
+ *       Either way the backend finds a tensor's buffer, and the offset of a row view in it, from the segment's
+ *       address, so {@link Tensor#rows} views work unchanged.</li>
+ *   <li><i>Weights</i>: any other tensor, typically memory-mapped from safetensors. It is read-only by contract,
+ *       uploaded once (on first use or by {@link #upload}) to device-local buffers through a staging buffer,
+ *       split by rows into several buffers where it exceeds the device's maxStorageBufferRange, and freed when
+ *       the memory it came from is unmapped (its segment's scope is no longer alive) or by {@link #releaseWeights}.</li>
+ * </ul>
+ *
+ * <p><b>Execution.</b> Operations are recorded into one command buffer and submitted only when the host needs a
+ * result: {@link #copyToHost}, {@link #argmax}, {@link #copyFromHost} (which writes memory earlier commands may
+ * read), {@link #free} and {@link #flush}. A decode step of a Llama model is thus one submission. Pipeline barriers
+ * separate only dependent commands ({@link CommandRecorder}).
+ *
+ * <p><b>Adding an op</b> takes one shader under {@code shaders/} and one method here that checks its arguments,
+ * resolves its tensors ({@link #activation}, {@link #weight}) and records a dispatch.
+ *
+ * <p>Operations are {@code synchronized}: one caller at a time, as with the CPU backend.
+ */
+public final class VulkanOps implements Ops {
+    private static final int DTYPE_F32 = 0;
+    private static final int DTYPE_BF16 = 1;
+    private static final int DTYPE_F16 = 2;
+    private static final int MATMUL_TOKEN_TILE = 4;
+    private static final int MAX_HEAD_DIM = 512;
+
+    /**
+     * How the backend uses its device.
+     *
+     * @param device             index in {@link VulkanDevices#list()}, or -1 for the best device
+     * @param maxBufferBytes     split weights into buffers of at most this many bytes (0: the device's
+     *                           maxStorageBufferRange); tests lower it to exercise splitting
+     * @param mapActivations     put activations in host-mappable device memory where the device has it
+     * @param stageUploads       upload weights through a staging buffer even where device memory is mappable
+     */
+    public record Options(int device, long maxBufferBytes, boolean mapActivations, boolean stageUploads) {
+        public static Options defaults() {
+            return new Options(-1, 0, true, false);
+        }
+
+        public Options withDevice(int index) {
+            return new Options(index, maxBufferBytes, mapActivations, stageUploads);
+        }
+    }
+
+    /** Reports weight upload progress, in bytes. */
+    @FunctionalInterface
+    public interface UploadProgress {
+        void update(long doneBytes, long totalBytes);
+    }
+
+    /** An activation buffer and the address its tensor's segment starts at. */
+    private record Allocation(DeviceBuffer buffer, long address, long bytes, MemorySegment reservation) {
+        boolean contains(MemorySegment segment) {
+            long at = segment.address();
+            return at >= address && at + segment.byteSize() <= address + bytes;
+        }
+    }
+
+    /**
+     * A weight on the device: buffers holding {@code rowsPerChunk} rows each (the last may hold fewer), the first
+     * starting at element {@code elementOffset}.
+     */
+    private record DeviceWeight(DeviceBuffer[] chunks, long rowsPerChunk, long elementOffset, long bytes,
+                                MemorySegment.Scope scope, boolean owned) {
+        long rows(int chunk, long totalRows) {
+            return Math.min(rowsPerChunk, totalRows - chunk * rowsPerChunk);
+        }
+    }
+
+    private final VulkanContext context;
+    private final Options options;
+    private final CommandRecorder recorder;
+    private final int workgroupSize;
+    private final long maxBufferBytes;
+    private final boolean mapActivations;
+    private final TreeMap<Long, Allocation> allocations = new TreeMap<>();
+    private final Map<Tensor, DeviceWeight> weightsByTensor = new IdentityHashMap<>();
+    private final Map<Long, DeviceWeight> weightsByAddress = new HashMap<>();
+    private final Map<String, ComputeKernel> kernels = new HashMap<>();
+    private final ComputeKernel[] matmulKernels = new ComputeKernel[3];
+    private final ComputeKernel[] embeddingKernels = new ComputeKernel[3];
+    private final ComputeKernel[] rmsNormKernels = new ComputeKernel[3];
+    private final DeviceBuffer results;
+    private DeviceBuffer staging;
+    private DeviceBuffer scores;
+    private long weightBytes;
+    private boolean closed;
+
+    private VulkanOps(VulkanContext context, Options options) {
+        this.context = context;
+        this.options = options;
+        VulkanDeviceInfo info = context.info;
+        this.workgroupSize = Integer.highestOneBit(Math.min(256, info.maxWorkgroupInvocations()));
+        long limit = info.maxStorageBufferRange();
+        this.maxBufferBytes = (options.maxBufferBytes() > 0 ? Math.min(options.maxBufferBytes(), limit) : limit) & ~15L;
+        this.mapActivations = options.mapActivations() && context.hasMappableDeviceMemory();
+        this.recorder = new CommandRecorder(context);
+        this.results = context.createBuffer(64, VulkanContext.HOST_COHERENT, "argmax results");
+    }
+
+    /** Opens the best Vulkan device (see {@link VulkanDevices#best}). */
+    public static VulkanOps open() {
+        return open(Options.defaults());
+    }
+
+    /** Opens device {@code index} of {@link VulkanDevices#list()}. */
+    public static VulkanOps open(int index) {
+        return open(Options.defaults().withDevice(index));
+    }
+
+    /**
+     * Opens a device as {@code options} say.
+     *
+     * @throws VulkanException naming what is missing when there is no Vulkan loader, driver or usable device
+     */
+    public static VulkanOps open(Options options) {
+        VulkanContext context = VulkanContext.open(options.device());
+        try {
+            return new VulkanOps(context, options);
+        } catch (RuntimeException e) {
+            context.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public String name() {
+        return "vulkan";
+    }
+
+    /** The device this backend runs on. */
+    public VulkanDeviceInfo device() {
+        return context.info;
+    }
+
+    /** Whether activation tensors are host-mapped device memory (else they are device-only). */
+    public boolean activationsMapped() {
+        return mapActivations;
+    }
+
+    /** Bytes of weights currently on the device. */
+    public synchronized long weightBytesOnDevice() {
+        return weightBytes;
+    }
+
+    /** Command-buffer submissions so far (one per decode step when the caller reads only the logits). */
+    public synchronized long submissions() {
+        return recorder.submits();
+    }
+
+    /** Compute dispatches recorded so far. */
+    public synchronized long dispatches() {
+        return recorder.dispatches();
+    }
+
+    /** Submits the recorded operations and waits for them. */
+    public synchronized void flush() {
+        checkOpen();
+        recorder.submit();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Memory
+
+    @Override
+    public synchronized Tensor allocate(String name, DType dtype, long... shape) {
+        checkOpen();
+        long bytes = Math.multiplyExact(Tensor.elementCount(shape), dtype.byteSize());
+        if (bytes > context.info.maxStorageBufferRange()) {
+            throw new VulkanException("tensor '" + name + "' " + Arrays.toString(shape) + " " + dtype + " needs "
+                    + bytes + " bytes, more than the " + context.info.maxStorageBufferRange()
+                    + " one buffer may hold on " + context.info.name());
+        }
+        DeviceBuffer buffer = null;
+        if (mapActivations) {
+            try {
+                buffer = context.createBuffer(bytes, VulkanContext.DEVICE_LOCAL | VulkanContext.HOST_COHERENT,
+                        "tensor '" + name + "'");
+            } catch (VulkanException e) {
+                // The mappable heap is small on discrete GPUs without resizable BAR; fall back to unmapped memory.
+                buffer = null;
+            }
+        }
+        MemorySegment segment;
+        MemorySegment reservation = null;
+        if (buffer != null) {
+            segment = buffer.mapped().asSlice(0, bytes);
+            segment.fill((byte) 0);
+        } else {
+            buffer = context.createBuffer(bytes, VulkanContext.DEVICE_LOCAL, "tensor '" + name + "'");
+            reservation = AddressReservation.reserve(bytes);
+            segment = reservation;
+            recorder.zero(buffer);
+        }
+        allocations.put(segment.address(), new Allocation(buffer, segment.address(), bytes, reservation));
+        return new Tensor(name, dtype, shape, segment);
+    }
+
+    @Override
+    public synchronized void free(Tensor tensor) {
+        checkOpen();
+        Allocation a = allocations.get(tensor.data().address());
+        if (a == null || a.bytes != tensor.byteSize()) {
+            throw new IllegalArgumentException("free: tensor '" + tensor.name() + "' was not allocated by this "
+                    + "backend (or is a view of an allocation)");
+        }
+        recorder.submit();
+        allocations.remove(a.address);
+        context.destroy(a.buffer);
+        if (a.reservation != null) {
+            AddressReservation.release(a.reservation);
+        }
+    }
+
+    @Override
+    public synchronized void copyFromHost(float[] src, int srcOffset, Tensor dst) {
+        checkOpen();
+        requireF32(dst, "copyFromHost destination");
+        int count = Math.toIntExact(dst.elementCount());
+        if (srcOffset < 0 || srcOffset + count > src.length) {
+            throw new IndexOutOfBoundsException("copyFromHost: " + count + " floats from offset " + srcOffset
+                    + " of an array of " + src.length + " into tensor '" + dst.name() + "'");
+        }
+        Allocation a = activation(dst, "copyFromHost destination");
+        // Commands recorded earlier may still read the old contents.
+        recorder.submit();
+        if (a.reservation == null) {
+            MemorySegment.copy(src, srcOffset, dst.data(), ValueLayout.JAVA_FLOAT, 0, count);
+            return;
+        }
+        long done = 0;
+        long bytes = 4L * count;
+        while (done < bytes) {
+            DeviceBuffer stage = staging(bytes - done);
+            long piece = Math.min(stage.size(), bytes - done);
+            MemorySegment.copy(src, srcOffset + (int) (done / 4), stage.mapped(), ValueLayout.JAVA_FLOAT, 0,
+                    (int) (piece / 4));
+            recorder.copy(stage, 0, a.buffer, dst.data().address() - a.address + done, piece);
+            recorder.submit();
+            done += piece;
+        }
+    }
+
+    @Override
+    public synchronized void copyToHost(Tensor src, float[] dst, int dstOffset) {
+        checkOpen();
+        requireF32(src, "copyToHost source");
+        int count = Math.toIntExact(src.elementCount());
+        if (dstOffset < 0 || dstOffset + count > dst.length) {
+            throw new IndexOutOfBoundsException("copyToHost: " + count + " floats of tensor '" + src.name()
+                    + "' to offset " + dstOffset + " of an array of " + dst.length);
+        }
+        Allocation a = activation(src, "copyToHost source");
+        recorder.submit();
+        if (a.reservation == null) {
+            MemorySegment.copy(src.data(), ValueLayout.JAVA_FLOAT, 0, dst, dstOffset, count);
+            return;
+        }
+        long done = 0;
+        long bytes = 4L * count;
+        while (done < bytes) {
+            DeviceBuffer stage = staging(bytes - done);
+            long piece = Math.min(stage.size(), bytes - done);
+            recorder.copy(a.buffer, src.data().address() - a.address + done, stage, 0, piece);
+            recorder.submit();
+            MemorySegment.copy(stage.mapped(), ValueLayout.JAVA_FLOAT, 0, dst, dstOffset + (int) (done / 4),
+                    (int) (piece / 4));
+            done += piece;
+        }
+    }
+
+    @Override
+    public synchronized void copy(Tensor src, Tensor dst) {
+        checkOpen();
+        requireF32(src, "copy source");
+        requireF32(dst, "copy destination");
+        requireSameCount(src, dst, "copy");
+        Allocation from = activation(src, "copy source");
+        Allocation to = activation(dst, "copy destination");
+        recorder.copy(from.buffer, src.data().address() - from.address, to.buffer, dst.data().address() - to.address,
+                src.byteSize());
+    }
+
+    /**
+     * Uploads weights to the device now rather than on first use, reporting progress in bytes: a model's first
+     * token then does not wait for the upload, and a progress bar can show it.
+     */
+    public synchronized void upload(Collection<Tensor> weights, UploadProgress progress) {
+        checkOpen();
+        long total = 0;
+        for (Tensor t : weights) {
+            total += t.byteSize();
+        }
+        long done = 0;
+        progress.update(0, total);
+        for (Tensor t : weights) {
+            weight(t, "upload");
+            done += t.byteSize();
+            progress.update(done, total);
+        }
+    }
+
+    /** Frees every uploaded weight; they are uploaded again on their next use. */
+    public synchronized void releaseWeights() {
+        checkOpen();
+        recorder.submit();
+        for (DeviceWeight w : weightsByAddress.values()) {
+            destroy(w);
+        }
+        weightsByAddress.clear();
+        weightsByTensor.clear();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Operations
+
+    @Override
+    public synchronized void embedding(Tensor table, int[] ids, Tensor out) {
+        checkOpen();
+        requireFloatWeight(table, "embedding table");
+        requireF32(out, "embedding output");
+        long width = table.rowLength();
+        long vocab = table.rowCount();
+        if (out.rowLength() != width || out.rowCount() < ids.length) {
+            throw new IllegalArgumentException("embedding: output '" + out.name() + "' " + shape(out)
+                    + " cannot hold " + ids.length + " rows of width " + width + " from table '" + table.name() + "'");
+        }
+        for (int t = 0; t < ids.length; t++) {
+            if (ids[t] < 0 || ids[t] >= vocab) {
+                throw new IndexOutOfBoundsException("embedding: token id " + ids[t] + " at position " + t
+                        + " is outside table '" + table.name() + "' with " + vocab + " rows");
+            }
+        }
+        if (ids.length == 0) {
+            return;
+        }
+        DeviceWeight w = weight(table, "embedding table");
+        Allocation o = activation(out, "embedding output");
+        int idsOffset = recorder.stage(ids, ids.length);
+        ComputeKernel kernel = kernel(embeddingKernels, "embedding", table.dtype());
+        for (int c = 0; c < w.chunks.length; c++) {
+            recorder.begin(kernel);
+            recorder.bind(w.chunks[c], false);
+            recorder.bind(recorder.arguments(), false);
+            recorder.bind(o.buffer, true);
+            recorder.push((long) ids.length);
+            recorder.push(width);
+            recorder.push(c == 0 ? w.elementOffset : 0);
+            recorder.push(c * w.rowsPerChunk);
+            recorder.push(w.rows(c, vocab));
+            recorder.push((long) idsOffset);
+            recorder.push(elementOffset(out, o));
+            recorder.dispatch(ceilDiv(ids.length * width, workgroupSize), 1);
+        }
+    }
+
+    @Override
+    public synchronized void matmul(Tensor x, Tensor w, Tensor bias, Tensor out) {
+        checkOpen();
+        requireF32(x, "matmul input");
+        requireF32(out, "matmul output");
+        requireFloatWeight(w, "matmul weight");
+        long k = w.rowLength();
+        long n = w.rowCount();
+        if (x.rowLength() != k) {
+            throw new IllegalArgumentException("matmul: input '" + x.name() + "' " + shape(x) + " has rows of "
+                    + x.rowLength() + " but weight '" + w.name() + "' " + shape(w) + " expects " + k);
+        }
+        long tokens = x.rowCount();
+        if (out.rowLength() != n || out.rowCount() != tokens) {
+            throw new IllegalArgumentException("matmul: output '" + out.name() + "' " + shape(out) + " should be ["
+                    + tokens + ", " + n + "] for input " + shape(x) + " and weight " + shape(w));
+        }
+        if (bias != null) {
+            requireFloatWeight(bias, "matmul bias");
+            if (bias.elementCount() != n) {
+                throw new IllegalArgumentException("matmul: bias '" + bias.name() + "' has " + bias.elementCount()
+                        + " elements but weight '" + w.name() + "' has " + n + " rows");
+            }
+        }
+        if (x.data().address() == out.data().address()) {
+            throw new IllegalArgumentException("matmul: output '" + out.name() + "' may not alias input '"
+                    + x.name() + "'");
+        }
+        DeviceWeight dw = weight(w, "matmul weight");
+        DeviceWeight db = bias == null ? null : weight(bias, "matmul bias");
+        if (db != null && db.chunks.length != 1) {
+            throw new VulkanException("matmul: bias '" + bias.name() + "' does not fit one device buffer");
+        }
+        Allocation xa = activation(x, "matmul input");
+        Allocation oa = activation(out, "matmul output");
+        ComputeKernel kernel = kernel(matmulKernels, "matmul", w.dtype());
+        // About eight multiply-adds per thread before the reduction: short rows share a workgroup.
+        int rowThreads = (int) Math.min(workgroupSize, Long.highestOneBit(Math.max(1, (k + 7) / 8) * 2 - 1));
+        int rowsPerGroup = workgroupSize / rowThreads;
+        for (int c = 0; c < dw.chunks.length; c++) {
+            long rows = dw.rows(c, n);
+            recorder.begin(kernel);
+            recorder.bind(xa.buffer, false);
+            recorder.bind(dw.chunks[c], false);
+            recorder.bind(db == null ? dw.chunks[c] : db.chunks[0], false);
+            recorder.bind(oa.buffer, true);
+            recorder.push(tokens);
+            recorder.push(rows);
+            recorder.push(k);
+            recorder.push(elementOffset(x, xa));
+            recorder.push(c == 0 ? dw.elementOffset : 0);
+            recorder.push(elementOffset(out, oa));
+            recorder.push(n);
+            recorder.push(c * dw.rowsPerChunk);
+            recorder.push(db == null ? 0 : 1);
+            recorder.push(bias == null ? 0 : dtypeCode(bias.dtype()));
+            recorder.push(db == null ? 0 : db.elementOffset + c * dw.rowsPerChunk);
+            recorder.push((long) rowThreads);
+            recorder.dispatch(ceilDiv(rows, rowsPerGroup), (int) ceilDiv(tokens, MATMUL_TOKEN_TILE));
+        }
+    }
+
+    @Override
+    public synchronized void rmsNorm(Tensor x, Tensor weight, float eps, Tensor out) {
+        checkOpen();
+        requireF32(x, "rmsNorm input");
+        requireF32(out, "rmsNorm output");
+        requireFloatWeight(weight, "rmsNorm weight");
+        requireSameCount(x, out, "rmsNorm");
+        long width = weight.elementCount();
+        if (width == 0 || x.elementCount() % width != 0) {
+            throw new IllegalArgumentException("rmsNorm: input '" + x.name() + "' " + shape(x) + " is not a whole "
+                    + "number of rows of width " + width + " (the length of weight '" + weight.name() + "')");
+        }
+        DeviceWeight w = weight(weight, "rmsNorm weight");
+        Allocation xa = activation(x, "rmsNorm input");
+        Allocation oa = activation(out, "rmsNorm output");
+        long rows = x.elementCount() / width;
+        recorder.begin(kernel(rmsNormKernels, "rms_norm", weight.dtype()));
+        recorder.bind(xa.buffer, false);
+        recorder.bind(w.chunks[0], false);
+        recorder.bind(oa.buffer, true);
+        recorder.push(rows);
+        recorder.push(width);
+        recorder.push(elementOffset(x, xa));
+        recorder.push(w.elementOffset);
+        recorder.push(elementOffset(out, oa));
+        recorder.push(eps);
+        recorder.dispatch(rows, 1);
+    }
+
+    @Override
+    public synchronized void rope(Tensor x, int heads, int headDim, int[] positions, Tensor cos, Tensor sin) {
+        checkOpen();
+        requireF32(x, "rope input");
+        requireF32(cos, "rope cos table");
+        requireF32(sin, "rope sin table");
+        long half = cos.rowLength();
+        if (sin.rowLength() != half || sin.rowCount() != cos.rowCount()) {
+            throw new IllegalArgumentException("rope: sin table " + shape(sin) + " differs from cos table "
+                    + shape(cos));
+        }
+        if (heads <= 0 || headDim <= 0 || 2 * half > headDim) {
+            throw new IllegalArgumentException("rope: rotary width " + 2 * half + " (from cos table "
+                    + shape(cos) + ") does not fit " + heads + " heads of dimension " + headDim);
+        }
+        long width = (long) heads * headDim;
+        if (x.elementCount() != positions.length * width) {
+            throw new IllegalArgumentException("rope: input '" + x.name() + "' " + shape(x) + " should be ["
+                    + positions.length + ", " + width + "] for " + positions.length + " positions");
+        }
+        long maxPositions = cos.rowCount();
+        for (int t = 0; t < positions.length; t++) {
+            if (positions[t] < 0 || positions[t] >= maxPositions) {
+                throw new IndexOutOfBoundsException("rope: position " + positions[t] + " of token " + t
+                        + " is outside the cos/sin tables of " + maxPositions + " positions");
+            }
+        }
+        if (positions.length == 0 || half == 0) {
+            return;
+        }
+        Allocation xa = activation(x, "rope input");
+        DeviceWeight c = weight(cos, "rope cos table");
+        DeviceWeight s = weight(sin, "rope sin table");
+        int positionsOffset = recorder.stage(positions, positions.length);
+        recorder.begin(kernel("rope"));
+        recorder.bind(xa.buffer, true);
+        recorder.bind(c.chunks[0], false);
+        recorder.bind(s.chunks[0], false);
+        recorder.bind(recorder.arguments(), false);
+        recorder.push((long) positions.length);
+        recorder.push((long) heads);
+        recorder.push((long) headDim);
+        recorder.push(half);
+        recorder.push(elementOffset(x, xa));
+        recorder.push(c.elementOffset);
+        recorder.push(s.elementOffset);
+        recorder.push((long) positionsOffset);
+        recorder.dispatch(ceilDiv(positions.length * heads * half, workgroupSize), 1);
+    }
+
+    @Override
+    public synchronized void attention(Tensor q, Tensor keyCache, Tensor valueCache, int startPos, int heads,
+                                       int kvHeads, int headDim, float scale, Tensor out) {
+        checkOpen();
+        requireF32(q, "attention query");
+        requireF32(keyCache, "attention key cache");
+        requireF32(valueCache, "attention value cache");
+        requireF32(out, "attention output");
+        if (heads <= 0 || kvHeads <= 0 || headDim <= 0 || heads % kvHeads != 0) {
+            throw new IllegalArgumentException("attention: " + heads + " query heads cannot be grouped over "
+                    + kvHeads + " key/value heads of dimension " + headDim);
+        }
+        if (headDim > MAX_HEAD_DIM) {
+            throw new IllegalArgumentException("attention: head dimension " + headDim + " exceeds the Vulkan "
+                    + "kernel's " + MAX_HEAD_DIM);
+        }
+        long width = (long) heads * headDim;
+        long kvWidth = (long) kvHeads * headDim;
+        if (q.elementCount() % width != 0) {
+            throw new IllegalArgumentException("attention: query '" + q.name() + "' " + shape(q)
+                    + " is not a whole number of rows of " + heads + " heads x " + headDim);
+        }
+        long tokens = q.elementCount() / width;
+        requireSameCount(q, out, "attention");
+        if (startPos < 0) {
+            throw new IllegalArgumentException("attention: negative start position " + startPos);
+        }
+        checkCache(keyCache, kvWidth, startPos, tokens);
+        checkCache(valueCache, kvWidth, startPos, tokens);
+        if (tokens == 0) {
+            return;
+        }
+        Allocation qa = activation(q, "attention query");
+        Allocation ka = activation(keyCache, "attention key cache");
+        Allocation va = activation(valueCache, "attention value cache");
+        Allocation oa = activation(out, "attention output");
+        long context = startPos + tokens;
+        // Scores of (token, head) units go to a scratch buffer of at most one storage buffer; long prompts are
+        // split into several dispatches over token ranges.
+        long unitsPerDispatch = Math.max(1, Math.min(tokens * heads, (maxBufferBytes / 4) / context) / heads) * heads;
+        DeviceBuffer scratch = scores(4L * unitsPerDispatch * context);
+        ComputeKernel kernel = kernel("attention");
+        long tokensPerDispatch = unitsPerDispatch / heads;
+        for (long t0 = 0; t0 < tokens; t0 += tokensPerDispatch) {
+            long count = Math.min(tokensPerDispatch, tokens - t0);
+            recorder.begin(kernel);
+            recorder.bind(qa.buffer, false);
+            recorder.bind(ka.buffer, false);
+            recorder.bind(va.buffer, false);
+            recorder.bind(oa.buffer, true);
+            recorder.bind(scratch, true);
+            recorder.push(count);
+            recorder.push((long) heads);
+            recorder.push((long) kvHeads);
+            recorder.push((long) headDim);
+            recorder.push(startPos + t0);
+            recorder.push(elementOffset(q, qa) + t0 * width);
+            recorder.push(elementOffset(keyCache, ka));
+            recorder.push(elementOffset(valueCache, va));
+            recorder.push(elementOffset(out, oa) + t0 * width);
+            recorder.push(context);
+            recorder.push(scale);
+            recorder.dispatch(count * heads, 1);
+        }
+    }
+
+    @Override
+    public synchronized void add(Tensor x, Tensor y) {
+        checkOpen();
+        requireF32(x, "add destination");
+        requireF32(y, "add operand");
+        requireSameCount(x, y, "add");
+        Allocation xa = activation(x, "add destination");
+        Allocation ya = activation(y, "add operand");
+        recorder.begin(kernel("add"));
+        recorder.bind(xa.buffer, true);
+        recorder.bind(ya.buffer, false);
+        recorder.push(x.elementCount());
+        recorder.push(elementOffset(x, xa));
+        recorder.push(elementOffset(y, ya));
+        recorder.dispatch(ceilDiv(x.elementCount(), workgroupSize), 1);
+    }
+
+    @Override
+    public synchronized void siluMul(Tensor gate, Tensor up, Tensor out) {
+        checkOpen();
+        requireF32(gate, "siluMul gate");
+        requireF32(up, "siluMul up");
+        requireF32(out, "siluMul output");
+        requireSameCount(gate, up, "siluMul");
+        requireSameCount(gate, out, "siluMul");
+        Allocation ga = activation(gate, "siluMul gate");
+        Allocation ua = activation(up, "siluMul up");
+        Allocation oa = activation(out, "siluMul output");
+        recorder.begin(kernel("silu_mul"));
+        recorder.bind(ga.buffer, false);
+        recorder.bind(ua.buffer, false);
+        recorder.bind(oa.buffer, true);
+        recorder.push(gate.elementCount());
+        recorder.push(elementOffset(gate, ga));
+        recorder.push(elementOffset(up, ua));
+        recorder.push(elementOffset(out, oa));
+        recorder.dispatch(ceilDiv(gate.elementCount(), workgroupSize), 1);
+    }
+
+    @Override
+    public synchronized void softmax(Tensor x) {
+        checkOpen();
+        requireF32(x, "softmax input");
+        Allocation xa = activation(x, "softmax input");
+        recorder.begin(kernel("softmax"));
+        recorder.bind(xa.buffer, true);
+        recorder.push(x.rowCount());
+        recorder.push(x.rowLength());
+        recorder.push(elementOffset(x, xa));
+        recorder.dispatch(x.rowLength() == 0 ? 0 : x.rowCount(), 1);
+    }
+
+    @Override
+    public synchronized int argmax(Tensor x, int row) {
+        checkOpen();
+        requireF32(x, "argmax input");
+        long width = x.rowLength();
+        if (row < 0 || row >= x.rowCount() || width == 0) {
+            throw new IndexOutOfBoundsException("argmax: row " + row + " of tensor '" + x.name() + "' "
+                    + shape(x));
+        }
+        Allocation xa = activation(x, "argmax input");
+        recorder.begin(kernel("argmax"));
+        recorder.bind(xa.buffer, false);
+        recorder.bind(results, true);
+        recorder.push(width);
+        recorder.push(elementOffset(x, xa) + row * width);
+        recorder.push(0L);
+        recorder.dispatch(1, 1);
+        recorder.submit();
+        return results.mapped().get(ValueLayout.JAVA_INT, 0);
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        recorder.submit();
+        releaseWeights();
+        closed = true;
+        for (Allocation a : allocations.values()) {
+            context.destroy(a.buffer);
+            if (a.reservation != null) {
+                AddressReservation.release(a.reservation);
+            }
+        }
+        allocations.clear();
+        for (ComputeKernel k : kernels.values()) {
+            k.close();
+        }
+        kernels.clear();
+        if (staging != null) {
+            context.destroy(staging);
+        }
+        if (scores != null) {
+            context.destroy(scores);
+        }
+        context.destroy(results);
+        recorder.close();
+        context.close();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Tensor to buffer
+
+    /** The activation buffer holding a tensor's bytes. */
+    private Allocation activation(Tensor t, String role) {
+        Map.Entry<Long, Allocation> e = allocations.floorEntry(t.data().address());
+        if (e == null || !e.getValue().contains(t.data())) {
+            throw new IllegalArgumentException(role + " '" + t.name() + "' is not a tensor allocated by this "
+                    + "Vulkan backend (activations must come from allocate())");
+        }
+        return e.getValue();
+    }
+
+    private static long elementOffset(Tensor t, Allocation a) {
+        return (t.data().address() - a.address) / t.dtype().byteSize();
+    }
+
+    /**
+     * The device copy of a read-only tensor, uploading it on first use. Activations of this backend (e.g. rotary
+     * tables) serve directly, as a single chunk at their offset.
+     */
+    private DeviceWeight weight(Tensor t, String role) {
+        DeviceWeight w = weightsByTensor.get(t);
+        if (w != null && w.scope.isAlive()) {
+            return w;
+        }
+        Map.Entry<Long, Allocation> e = allocations.floorEntry(t.data().address());
+        if (e != null && e.getValue().contains(t.data())) {
+            Allocation a = e.getValue();
+            return new DeviceWeight(new DeviceBuffer[] {a.buffer}, t.rowCount(), elementOffset(t, a),
+                    t.byteSize(), t.data().scope(), false);
+        }
+        if (w != null) {
+            // The memory it was uploaded from has been unmapped; the tensor is stale.
+            weightsByTensor.remove(t);
+        }
+        evictDeadWeights();
+        long key = t.data().address();
+        DeviceWeight known = weightsByAddress.get(key);
+        if (known != null && known.scope.isAlive() && known.bytes == t.byteSize()) {
+            weightsByTensor.put(t, known);
+            return known;
+        }
+        DeviceWeight uploaded = uploadWeight(t, role);
+        weightsByAddress.put(key, uploaded);
+        weightsByTensor.put(t, uploaded);
+        return uploaded;
+    }
+
+    private DeviceWeight uploadWeight(Tensor t, String role) {
+        long rowBytes = t.rank() <= 1 ? t.byteSize() : t.rowLength() * t.dtype().byteSize();
+        long rows = t.rank() <= 1 ? 1 : t.rowCount();
+        if (rowBytes > maxBufferBytes) {
+            throw new VulkanException(role + " '" + t.name() + "': one row of " + rowBytes + " bytes exceeds the "
+                    + maxBufferBytes + " bytes a storage buffer may hold on " + context.info.name());
+        }
+        long rowsPerChunk = Math.max(1, Math.min(rows, maxBufferBytes / rowBytes));
+        int chunkCount = (int) Math.max(1, ceilDiv(rows, rowsPerChunk));
+        // Submit pending work first: the upload below submits its own copies.
+        recorder.submit();
+        DeviceBuffer[] chunks = new DeviceBuffer[chunkCount];
+        try {
+            for (int c = 0; c < chunkCount; c++) {
+                long first = c * rowsPerChunk;
+                long bytes = Math.min(rowsPerChunk, rows - first) * rowBytes;
+                chunks[c] = context.createBuffer(bytes, VulkanContext.DEVICE_LOCAL,
+                        "weight '" + t.name() + "'" + (chunkCount > 1 ? " part " + c : ""));
+                MemorySegment src = t.data().asSlice(first * rowBytes, bytes);
+                if (chunks[c].mapped() != null && !options.stageUploads()) {
+                    MemorySegment.copy(src, 0, chunks[c].mapped(), 0, bytes);
+                } else {
+                    stagedUpload(src, chunks[c]);
+                }
+            }
+        } catch (RuntimeException e) {
+            for (DeviceBuffer b : chunks) {
+                if (b != null) {
+                    context.destroy(b);
+                }
+            }
+            throw e;
+        }
+        weightBytes += t.byteSize();
+        return new DeviceWeight(chunks, t.rank() <= 1 ? 1 : rowsPerChunk, 0, t.byteSize(), t.data().scope(), true);
+    }
+
+    private void stagedUpload(MemorySegment src, DeviceBuffer dst) {
+        long done = 0;
+        while (done < src.byteSize()) {
+            DeviceBuffer stage = staging(src.byteSize() - done);
+            long piece = Math.min(stage.size(), src.byteSize() - done);
+            MemorySegment.copy(src, done, stage.mapped(), 0, piece);
+            recorder.copy(stage, 0, dst, done, piece);
+            recorder.submit();
+            done += piece;
+        }
+    }
+
+    private void evictDeadWeights() {
+        List<Long> dead = new ArrayList<>();
+        for (Map.Entry<Long, DeviceWeight> e : weightsByAddress.entrySet()) {
+            if (!e.getValue().scope.isAlive()) {
+                dead.add(e.getKey());
+            }
+        }
+        if (dead.isEmpty()) {
+            return;
+        }
+        recorder.submit();
+        for (Long key : dead) {
+            DeviceWeight w = weightsByAddress.remove(key);
+            weightsByTensor.values().removeIf(v -> v == w);
+            destroy(w);
+        }
+    }
+
+    private void destroy(DeviceWeight w) {
+        if (!w.owned) {
+            return;
+        }
+        for (DeviceBuffer b : w.chunks) {
+            context.destroy(b);
+        }
+        weightBytes -= w.bytes;
+    }
+
+    /** A host-visible buffer for uploads and downloads, of up to 64 MiB. */
+    private DeviceBuffer staging(long wanted) {
+        long size = Math.min(Math.max(wanted, 1 << 20), Math.min(64L << 20, maxBufferBytes));
+        if (staging == null || staging.size() < Math.min(size, wanted)) {
+            recorder.submit();
+            if (staging != null) {
+                context.destroy(staging);
+            }
+            staging = context.createBuffer(size, VulkanContext.HOST_COHERENT, "staging buffer");
+        }
+        return staging;
+    }
+
+    private DeviceBuffer scores(long bytes) {
+        if (scores == null || scores.size() < bytes) {
+            recorder.submit();
+            if (scores != null) {
+                context.destroy(scores);
+            }
+            long size = Math.min(Math.max(bytes, scores == null ? 1 << 20 : 2 * scores.size()), maxBufferBytes);
+            scores = context.createBuffer(Math.max(size, bytes), VulkanContext.DEVICE_LOCAL, "attention scores");
+        }
+        return scores;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Kernels
+
+    private ComputeKernel kernel(String shader) {
+        ComputeKernel k = kernels.get(shader);
+        if (k == null) {
+            k = new ComputeKernel(context, shader, Map.of("WG", Integer.toString(workgroupSize)), bindings(shader));
+            kernels.put(shader, k);
+        }
+        return k;
+    }
+
+    private ComputeKernel kernel(ComputeKernel[] variants, String shader, DType weightType) {
+        int code = dtypeCode(weightType);
+        ComputeKernel k = variants[code];
+        if (k == null) {
+            k = new ComputeKernel(context, shader, Map.of("WG", Integer.toString(workgroupSize),
+                    "WEIGHT_DTYPE", Integer.toString(code)), bindings(shader));
+            variants[code] = k;
+            kernels.put(shader + "/" + weightType, k);
+        }
+        return k;
+    }
+
+    private static int bindings(String shader) {
+        return switch (shader) {
+            case "matmul", "rope" -> 4;
+            case "attention" -> 5;
+            case "embedding", "rms_norm", "silu_mul" -> 3;
+            case "add", "argmax" -> 2;
+            case "softmax" -> 1;
+            default -> throw new IllegalArgumentException("unknown shader " + shader);
+        };
+    }
+
+    private static int dtypeCode(DType dtype) {
+        return switch (dtype) {
+            case F32 -> DTYPE_F32;
+            case BF16 -> DTYPE_BF16;
+            case F16 -> DTYPE_F16;
+            default -> throw new IllegalArgumentException("no Vulkan kernel reads " + dtype + " weights");
+        };
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Checks
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("the Vulkan backend is closed");
+        }
+    }
+
+    private static long ceilDiv(long a, long b) {
+        return (a + b - 1) / b;
+    }
+
+    private static void checkCache(Tensor cache, long kvWidth, int startPos, long tokens) {
+        if (cache.rowLength() != kvWidth || cache.rowCount() < startPos + tokens) {
+            throw new IllegalArgumentException("attention: cache '" + cache.name() + "' " + shape(cache)
+                    + " cannot hold positions [0, " + (startPos + tokens) + ") of width " + kvWidth);
+        }
+    }
+
+    private static void requireF32(Tensor t, String role) {
+        if (t.dtype() != DType.F32) {
+            throw new IllegalArgumentException(role + " '" + t.name() + "' must be F32, is " + t.dtype());
+        }
+    }
+
+    private static void requireFloatWeight(Tensor t, String role) {
+        if (t.dtype() != DType.F32 && t.dtype() != DType.BF16 && t.dtype() != DType.F16) {
+            throw new IllegalArgumentException(role + " '" + t.name() + "' has dtype " + t.dtype()
+                    + "; the Vulkan kernels read F32, BF16 and F16");
+        }
+    }
+
+    private static void requireSameCount(Tensor a, Tensor b, String op) {
+        if (a.elementCount() != b.elementCount()) {
+            throw new IllegalArgumentException(op + ": '" + a.name() + "' " + shape(a) + " and '" + b.name()
+                    + "' " + shape(b) + " differ in element count");
+        }
+    }
+
+    private static String shape(Tensor t) {
+        return Arrays.toString(t.shape());
+    }
+}

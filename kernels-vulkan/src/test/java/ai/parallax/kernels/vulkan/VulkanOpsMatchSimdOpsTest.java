@@ -1,0 +1,350 @@
+package ai.parallax.kernels.vulkan;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.parallax.kernels.simd.SimdOps;
+import ai.parallax.tensors.DType;
+import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.Ops;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Every Vulkan op against the CPU backend on random inputs of odd sizes, for two configurations of the device:
+ * the default (activations in mapped device memory) and a device-only one that mimics a discrete GPU without
+ * mappable device memory (activations reached only through staging copies, weights uploaded through staging and
+ * split into many 4 KiB buffers).
+ */
+class VulkanOpsMatchSimdOpsTest {
+    private static final DType[] WEIGHT_TYPES = {DType.F32, DType.BF16, DType.F16};
+    private static SimdOps cpu;
+    private static VulkanOps mapped;
+    private static VulkanOps deviceOnly;
+    private static Arena arena;
+
+    @BeforeAll
+    static void open() {
+        cpu = new SimdOps(1);
+        mapped = VulkanOps.open();
+        deviceOnly = VulkanOps.open(new VulkanOps.Options(-1, 4096, false, true));
+        arena = Arena.ofShared();
+    }
+
+    @AfterAll
+    static void close() {
+        mapped.close();
+        deviceOnly.close();
+        cpu.close();
+        arena.close();
+    }
+
+    static Stream<VulkanOps> backends() {
+        return Stream.of(mapped, deviceOnly);
+    }
+
+    /** A pair of equal activation tensors, one per backend. */
+    private record Pair(Tensor gpu, Tensor cpu) {
+    }
+
+    private static Pair randomPair(VulkanOps gpu, String name, Random random, long... shape) {
+        float[] values = new float[Math.toIntExact(Tensor.elementCount(shape))];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = random.nextFloat() * 2 - 1;
+        }
+        Pair p = new Pair(gpu.allocate(name, shape), cpu.allocate(name, shape));
+        gpu.copyFromHost(values, 0, p.gpu);
+        cpu.copyFromHost(values, 0, p.cpu);
+        return p;
+    }
+
+    private static Pair zeroPair(VulkanOps gpu, String name, long... shape) {
+        return new Pair(gpu.allocate(name, shape), cpu.allocate(name, shape));
+    }
+
+    /** A weight in host memory, as a memory-mapped checkpoint would hand it over. */
+    private static Tensor hostWeight(String name, DType dtype, Random random, long... shape) {
+        long count = Tensor.elementCount(shape);
+        MemorySegment m = arena.allocate(Math.max(4, count * dtype.byteSize()), 64).asSlice(0, count * dtype.byteSize());
+        for (long i = 0; i < count; i++) {
+            float v = random.nextFloat() * 2 - 1;
+            switch (dtype) {
+                case F32 -> m.set(ValueLayout.JAVA_FLOAT_UNALIGNED, 4 * i, v);
+                case BF16 -> m.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i, (short) (Float.floatToRawIntBits(v) >>> 16));
+                case F16 -> m.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i, Float.floatToFloat16(v));
+                default -> throw new IllegalArgumentException(dtype.toString());
+            }
+        }
+        return new Tensor(name, dtype, shape, m);
+    }
+
+    private static void assertClose(Ops gpuOps, Pair p, double tolerance, String what) {
+        float[] g = new float[Math.toIntExact(p.gpu.elementCount())];
+        float[] c = new float[g.length];
+        gpuOps.copyToHost(p.gpu, g, 0);
+        cpu.copyToHost(p.cpu, c, 0);
+        for (int i = 0; i < g.length; i++) {
+            double scale = Math.max(1, Math.abs(c[i]));
+            assertThat((double) g[i]).as("%s element %d of %d", what, i, g.length)
+                    .isCloseTo(c[i], org.assertj.core.api.Assertions.within(tolerance * scale));
+        }
+    }
+
+    static Stream<Arguments> matmulCases() {
+        int[][] sizes = {{1, 1, 1}, {1, 3, 17}, {3, 17, 65}, {5, 65, 1000}, {17, 33, 3}, {1, 1000, 64}, {4, 8, 2}};
+        Stream.Builder<Arguments> cases = Stream.builder();
+        for (VulkanOps b : new VulkanOps[] {mapped, deviceOnly}) {
+            for (DType dtype : WEIGHT_TYPES) {
+                for (int[] s : sizes) {
+                    cases.add(Arguments.of(b, dtype, s[0], s[1], s[2], s[1] % 2 == 1));
+                }
+            }
+        }
+        return cases.build();
+    }
+
+    @ParameterizedTest(name = "{index}: {1} T={2} N={3} K={4} bias={5}", autoCloseArguments = false)
+    @MethodSource("matmulCases")
+    void matmulMatchesCpu(VulkanOps gpu, DType dtype, int tokens, int n, int k, boolean withBias) {
+        Random random = new Random(tokens * 1000003L + n * 1009L + k);
+        Tensor w = hostWeight("w", dtype, random, n, k);
+        Tensor bias = withBias ? hostWeight("b", dtype, random, n) : null;
+        Pair x = randomPair(gpu, "x", random, tokens, k);
+        Pair out = zeroPair(gpu, "out", tokens, n);
+        gpu.matmul(x.gpu, w, bias, out.gpu);
+        cpu.matmul(x.cpu, w, bias, out.cpu);
+        assertClose(gpu, out, 2e-6 * k + 1e-6, "matmul " + dtype);
+    }
+
+    @ParameterizedTest(autoCloseArguments = false)
+    @MethodSource("backends")
+    void matmulOnRowViewsWritesOnlyThoseRows(VulkanOps gpu) {
+        Random random = new Random(7);
+        Tensor w = hostWeight("w", DType.BF16, random, 9, 33);
+        Pair x = randomPair(gpu, "x", random, 5, 33);
+        Pair out = randomPair(gpu, "out", random, 5, 9);
+        gpu.matmul(x.gpu.rows(4, 1), w, null, out.gpu.rows(2, 1));
+        cpu.matmul(x.cpu.rows(4, 1), w, null, out.cpu.rows(2, 1));
+        assertClose(gpu, out, 1e-5, "matmul of the last row into row 2");
+    }
+
+    @ParameterizedTest(autoCloseArguments = false)
+    @MethodSource("backends")
+    void embeddingMatchesCpu(VulkanOps gpu) {
+        Random random = new Random(11);
+        for (DType dtype : WEIGHT_TYPES) {
+            for (int width : new int[] {1, 3, 17, 65}) {
+                Tensor table = hostWeight("table", dtype, random, 1000, width);
+                int[] ids = {999, 0, 17, 17, 512, 3};
+                Pair out = zeroPair(gpu, "out", ids.length, width);
+                gpu.embedding(table, ids, out.gpu);
+                cpu.embedding(table, ids, out.cpu);
+                assertClose(gpu, out, 0, "embedding " + dtype + " width " + width);
+            }
+        }
+    }
+
+    @ParameterizedTest(autoCloseArguments = false)
+    @MethodSource("backends")
+    void rmsNormMatchesCpu(VulkanOps gpu) {
+        Random random = new Random(13);
+        for (DType dtype : WEIGHT_TYPES) {
+            for (int width : new int[] {1, 3, 17, 65, 1000}) {
+                for (int rows : new int[] {1, 3}) {
+                    Tensor weight = hostWeight("norm", dtype, random, width);
+                    Pair x = randomPair(gpu, "x", random, rows, width);
+                    Pair out = zeroPair(gpu, "out", rows, width);
+                    gpu.rmsNorm(x.gpu, weight, 1e-5f, out.gpu);
+                    cpu.rmsNorm(x.cpu, weight, 1e-5f, out.cpu);
+                    assertClose(gpu, out, 1e-5, "rmsNorm " + dtype + " " + rows + "x" + width);
+                    gpu.rmsNorm(x.gpu, weight, 1e-6f, x.gpu);
+                    cpu.rmsNorm(x.cpu, weight, 1e-6f, x.cpu);
+                    assertClose(gpu, x, 1e-5, "rmsNorm in place " + dtype + " " + rows + "x" + width);
+                }
+            }
+        }
+        // Per-head norm: a [2, 3·17] input normalised in rows of 17.
+        Tensor headNorm = hostWeight("q_norm", DType.BF16, random, 17);
+        Pair q = randomPair(gpu, "q", random, 2, 51);
+        gpu.rmsNorm(q.gpu, headNorm, 1e-6f, q.gpu);
+        cpu.rmsNorm(q.cpu, headNorm, 1e-6f, q.cpu);
+        assertClose(gpu, q, 1e-5, "per-head rmsNorm");
+    }
+
+    @ParameterizedTest(autoCloseArguments = false)
+    @MethodSource("backends")
+    void ropeMatchesCpu(VulkanOps gpu) {
+        Random random = new Random(17);
+        int[][] shapes = {{1, 2, 1}, {3, 6, 3}, {2, 34, 17}, {4, 64, 32}, {3, 64, 16}};
+        for (int[] s : shapes) {
+            int heads = s[0];
+            int headDim = s[1];
+            int half = s[2];
+            Pair cos = randomPair(gpu, "cos", random, 50, half);
+            Pair sin = randomPair(gpu, "sin", random, 50, half);
+            int[] positions = {0, 49, 7};
+            Pair x = randomPair(gpu, "x", random, positions.length, (long) heads * headDim);
+            gpu.rope(x.gpu, heads, headDim, positions, cos.gpu, sin.gpu);
+            cpu.rope(x.cpu, heads, headDim, positions, cos.cpu, sin.cpu);
+            assertClose(gpu, x, 1e-6, "rope heads " + heads + " dim " + headDim + " half " + half);
+        }
+    }
+
+    @ParameterizedTest(autoCloseArguments = false)
+    @MethodSource("backends")
+    void attentionMatchesCpu(VulkanOps gpu) {
+        Random random = new Random(19);
+        int[][] cases = {{1, 0, 1, 1, 1}, {3, 0, 4, 2, 3}, {1, 16, 6, 3, 17}, {17, 5, 2, 1, 64}, {2, 300, 4, 4, 65}};
+        for (int[] c : cases) {
+            int tokens = c[0];
+            int start = c[1];
+            int heads = c[2];
+            int kvHeads = c[3];
+            int headDim = c[4];
+            int capacity = start + tokens + 3;
+            Pair q = randomPair(gpu, "q", random, tokens, (long) heads * headDim);
+            Pair keys = randomPair(gpu, "k", random, capacity, (long) kvHeads * headDim);
+            Pair values = randomPair(gpu, "v", random, capacity, (long) kvHeads * headDim);
+            Pair out = zeroPair(gpu, "out", tokens, (long) heads * headDim);
+            float scale = (float) (1 / Math.sqrt(headDim));
+            gpu.attention(q.gpu, keys.gpu, values.gpu, start, heads, kvHeads, headDim, scale, out.gpu);
+            cpu.attention(q.cpu, keys.cpu, values.cpu, start, heads, kvHeads, headDim, scale, out.cpu);
+            assertClose(gpu, out, 1e-5, "attention T=" + tokens + " start=" + start + " heads=" + heads + "/"
+                    + kvHeads + " dim=" + headDim);
+        }
+    }
+
+    @ParameterizedTest(autoCloseArguments = false)
+    @MethodSource("backends")
+    void elementwiseOpsMatchCpu(VulkanOps gpu) {
+        Random random = new Random(23);
+        for (int n : new int[] {1, 3, 17, 65, 1000, 4099}) {
+            Pair x = randomPair(gpu, "x", random, 1, n);
+            Pair y = randomPair(gpu, "y", random, 1, n);
+            gpu.add(x.gpu, y.gpu);
+            cpu.add(x.cpu, y.cpu);
+            assertClose(gpu, x, 1e-7, "add " + n);
+            Pair out = zeroPair(gpu, "out", 1, n);
+            gpu.siluMul(x.gpu, y.gpu, out.gpu);
+            cpu.siluMul(x.cpu, y.cpu, out.cpu);
+            assertClose(gpu, out, 1e-6, "siluMul " + n);
+            gpu.siluMul(x.gpu, y.gpu, x.gpu);
+            cpu.siluMul(x.cpu, y.cpu, x.cpu);
+            assertClose(gpu, x, 1e-6, "siluMul into gate " + n);
+        }
+    }
+
+    @ParameterizedTest(autoCloseArguments = false)
+    @MethodSource("backends")
+    void softmaxAndArgmaxMatchCpu(VulkanOps gpu) {
+        Random random = new Random(29);
+        for (int width : new int[] {1, 3, 17, 65, 1000, 32000}) {
+            for (int rows : new int[] {1, 3}) {
+                Pair x = randomPair(gpu, "x", random, rows, width);
+                for (int r = 0; r < rows; r++) {
+                    assertThat(gpu.argmax(x.gpu, r)).as("argmax row %d width %d", r, width)
+                            .isEqualTo(cpu.argmax(x.cpu, r));
+                }
+                gpu.softmax(x.gpu);
+                cpu.softmax(x.cpu);
+                assertClose(gpu, x, 1e-6, "softmax " + rows + "x" + width);
+            }
+        }
+    }
+
+    @ParameterizedTest(autoCloseArguments = false)
+    @MethodSource("backends")
+    void argmaxPrefersTheFirstOfEqualMaxima(VulkanOps gpu) {
+        float[] values = new float[777];
+        values[5] = 3;
+        values[300] = 3;
+        values[776] = 3;
+        Tensor x = gpu.allocate("ties", 1, values.length);
+        gpu.copyFromHost(values, 0, x);
+        assertThat(gpu.argmax(x, 0)).isEqualTo(5);
+    }
+
+    @ParameterizedTest(autoCloseArguments = false)
+    @MethodSource("backends")
+    void copiesMoveExactlyTheViewedRows(VulkanOps gpu) {
+        Random random = new Random(31);
+        Pair src = randomPair(gpu, "src", random, 3, 17);
+        Pair cache = randomPair(gpu, "cache", random, 10, 17);
+        gpu.copyRows(src.gpu, cache.gpu, 6);
+        cpu.copyRows(src.cpu, cache.cpu, 6);
+        assertClose(gpu, cache, 0, "copyRows");
+        float[] row = new float[17];
+        gpu.copyToHost(cache.gpu.rows(7, 1), row, 0);
+        float[] expected = new float[17];
+        cpu.copyToHost(src.cpu.rows(1, 1), expected, 0);
+        assertThat(row).containsExactly(expected);
+        float[] fresh = new float[2 * 17];
+        for (int i = 0; i < fresh.length; i++) {
+            fresh[i] = i;
+        }
+        gpu.copyFromHost(fresh, 0, cache.gpu.rows(1, 2));
+        cpu.copyFromHost(fresh, 0, cache.cpu.rows(1, 2));
+        gpu.copy(cache.gpu.rows(1, 1), src.gpu.rows(0, 1));
+        cpu.copy(cache.cpu.rows(1, 1), src.cpu.rows(0, 1));
+        assertClose(gpu, cache, 0, "copyFromHost into a view");
+        assertClose(gpu, src, 0, "copy of a row");
+    }
+
+    @Test
+    void weightsLargerThanOneBufferAreSplitByRows() {
+        Random random = new Random(37);
+        // 4 KiB buffers: 1000 rows of 65 BF16 elements (130 bytes) make 33 buffers of 31 rows.
+        Tensor table = hostWeight("big", DType.BF16, random, 1000, 65);
+        long before = deviceOnly.weightBytesOnDevice();
+        Pair x = randomPair(deviceOnly, "x", random, 3, 65);
+        Pair out = zeroPair(deviceOnly, "out", 3, 1000);
+        deviceOnly.matmul(x.gpu, table, null, out.gpu);
+        cpu.matmul(x.cpu, table, null, out.cpu);
+        assertClose(deviceOnly, out, 1e-4, "split matmul");
+        assertThat(deviceOnly.weightBytesOnDevice() - before).isEqualTo(table.byteSize());
+        int[] ids = {0, 30, 31, 999, 500};
+        Pair rows = zeroPair(deviceOnly, "rows", ids.length, 65);
+        deviceOnly.embedding(table, ids, rows.gpu);
+        cpu.embedding(table, ids, rows.cpu);
+        assertClose(deviceOnly, rows, 0, "split embedding");
+    }
+
+    @Test
+    void stepIsRecordedAndSubmittedOnlyWhenTheHostReads() {
+        Random random = new Random(41);
+        Tensor w = hostWeight("w", DType.F16, random, 64, 64);
+        Tensor norm = hostWeight("norm", DType.F32, random, 64);
+        Tensor x = mapped.allocate("x", 1, 64);
+        Tensor y = mapped.allocate("y", 1, 64);
+        mapped.copyFromHost(new float[64], 0, x);
+        mapped.matmul(x, w, null, y); // uploads w
+        mapped.rmsNorm(y, norm, 1e-5f, y); // uploads norm
+        mapped.flush();
+        long submissions = mapped.submissions();
+        for (int layer = 0; layer < 10; layer++) {
+            mapped.rmsNorm(x, norm, 1e-5f, y);
+            mapped.matmul(y, w, null, x);
+            mapped.add(x, y);
+        }
+        assertThat(mapped.submissions()).as("no submission while recording").isEqualTo(submissions);
+        mapped.argmax(x, 0);
+        assertThat(mapped.submissions()).isEqualTo(submissions + 1);
+    }
+
+    @Test
+    void foreignTensorsAreRejectedWithTheirName() {
+        Tensor hostActivation = cpu.allocate("cpu-hidden", 1, 8);
+        Tensor out = mapped.allocate("out", 1, 8);
+        assertThatThrownBy(() -> mapped.add(out, hostActivation)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("cpu-hidden").hasMessageContaining("not a tensor allocated by this");
+    }
+}

@@ -1,0 +1,127 @@
+package ai.parallax.kernels.vulkan;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import ai.parallax.models.CausalLanguageModel;
+import ai.parallax.models.KvCache;
+import ai.parallax.models.ModelLoader;
+import ai.parallax.tensors.Tensor;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The model-correctness suite on the Vulkan backend: every reference model in ../shared/models that the engine
+ * supports, run unchanged through {@link VulkanOps}, must give the reference argmax at every position, logits
+ * within 1e-2, and the reference greedy continuation token for token (decoding with the device-side argmax, one
+ * submission per token).
+ */
+class VulkanReferenceModelTest {
+    private static final double LOGIT_TOLERANCE = 1e-2;
+    private static VulkanOps ops;
+
+    @BeforeAll
+    static void open() {
+        ops = VulkanOps.open();
+    }
+
+    @AfterAll
+    static void close() {
+        ops.close();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"stories260K", "stories260K-bf16", "stories260K-f16", "tiny-random-qwen2",
+            "tiny-random-qwen3"})
+    void logitsAndArgmaxMatchReferenceAtEveryPosition(String name) {
+        Path dir = ReferenceCase.models().resolve(name);
+        try (CausalLanguageModel model = ModelLoader.load(dir, ops, 512)) {
+            int vocab = model.config().vocabSize();
+            for (ReferenceCase c : ReferenceCase.read(dir)) {
+                int n = c.inputIds().length;
+                try (KvCache cache = model.newKvCache(n)) {
+                    Tensor logits = model.forward(c.inputIds(), n, 0, cache, true);
+                    float[] host = new float[n * vocab];
+                    ops.copyToHost(logits, host, 0);
+                    for (int p = 0; p < n; p++) {
+                        assertThat(ops.argmax(logits, p)).as("%s device argmax at position %d", name, p)
+                                .isEqualTo(c.argmaxPerPosition()[p]);
+                        for (int i = 0; i < 16; i++) {
+                            assertThat((double) host[p * vocab + i]).as("%s logit %d at position %d", name, i, p)
+                                    .isCloseTo(c.logitsFirst16PerPosition()[p][i], within(LOGIT_TOLERANCE));
+                        }
+                    }
+                    int lastRow = (n - 1) * vocab;
+                    for (int i = 0; i < c.top5Ids().length; i++) {
+                        assertThat((double) host[lastRow + c.top5Ids()[i]]).as("%s top-5 logit of %d", name,
+                                c.top5Ids()[i]).isCloseTo(c.top5Logits()[i], within(LOGIT_TOLERANCE));
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"stories260K", "stories260K-bf16", "stories260K-f16", "tiny-random-qwen2",
+            "tiny-random-qwen3"})
+    void greedyContinuationMatchesReference(String name) {
+        Path dir = ReferenceCase.models().resolve(name);
+        try (CausalLanguageModel model = ModelLoader.load(dir, ops, 512)) {
+            for (ReferenceCase c : ReferenceCase.read(dir)) {
+                int n = c.inputIds().length;
+                int[] expected = c.greedyContinuation();
+                try (KvCache cache = model.newKvCache(n + expected.length)) {
+                    Tensor logits = model.forward(c.inputIds(), n, 0, cache, false);
+                    int[] produced = new int[expected.length];
+                    long submissionsBefore = ops.submissions();
+                    for (int i = 0; i < expected.length; i++) {
+                        produced[i] = ops.argmax(logits, 0);
+                        logits = model.forward(new int[] {produced[i]}, 1, n + i, cache, false);
+                    }
+                    assertThat(produced).as("%s greedy continuation of %s", name, Arrays.toString(c.inputIds()))
+                            .containsExactly(expected);
+                    assertThat(ops.submissions() - submissionsBefore).as("%s submissions while decoding", name)
+                            .isEqualTo(expected.length);
+                }
+            }
+        }
+    }
+
+    /**
+     * The path a discrete GPU without mappable device memory takes: activations only on the device (reached through
+     * staging copies), weights uploaded through staging and split into 1 MiB buffers (Qwen's 151936-row embedding,
+     * tied to its lm_head, becomes five).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"stories260K-bf16", "tiny-random-qwen3"})
+    void deviceOnlyMemoryGivesTheSameContinuation(String name) {
+        Path dir = ReferenceCase.models().resolve(name);
+        try (VulkanOps deviceOnly = VulkanOps.open(new VulkanOps.Options(-1, 1 << 20, false, true));
+             CausalLanguageModel model = ModelLoader.load(dir, deviceOnly, 512)) {
+            assertThat(deviceOnly.activationsMapped()).isFalse();
+            ReferenceCase c = ReferenceCase.read(dir).getFirst();
+            int n = c.inputIds().length;
+            int[] expected = c.greedyContinuation();
+            int vocab = model.config().vocabSize();
+            float[] host = new float[vocab];
+            try (KvCache cache = model.newKvCache(n + expected.length)) {
+                Tensor logits = model.forward(c.inputIds(), n, 0, cache, false);
+                deviceOnly.copyToHost(logits, host, 0);
+                for (int i = 0; i < c.top5Ids().length; i++) {
+                    assertThat((double) host[c.top5Ids()[i]]).as("%s top-5 logit of %d", name, c.top5Ids()[i])
+                            .isCloseTo(c.top5Logits()[i], within(LOGIT_TOLERANCE));
+                }
+                int[] produced = new int[expected.length];
+                for (int i = 0; i < expected.length; i++) {
+                    produced[i] = deviceOnly.argmax(logits, 0);
+                    logits = model.forward(new int[] {produced[i]}, 1, n + i, cache, false);
+                }
+                assertThat(produced).as("%s greedy continuation", name).containsExactly(expected);
+            }
+        }
+    }
+}
