@@ -521,6 +521,75 @@ public final class VulkanOps implements Ops {
     }
 
     @Override
+    public synchronized void scatterRows(Tensor src, Tensor dst, int[] rows) {
+        checkOpen();
+        if (rows.length != src.rowCount() || src.rowLength() != dst.rowLength()) {
+            throw new IllegalArgumentException("scatterRows: " + rows.length + " row indices for '" + src.name() + "' "
+                    + shape(src) + " into '" + dst.name() + "' " + shape(dst));
+        }
+        for (int t = 0; t < rows.length; t++) {
+            copy(src.rows(t, 1), dst.rows(rows[t], 1));
+        }
+    }
+
+    @Override
+    public synchronized void gatherRows(Tensor src, int[] rows, Tensor dst) {
+        checkOpen();
+        if (rows.length != dst.rowCount() || src.rowLength() != dst.rowLength()) {
+            throw new IllegalArgumentException("gatherRows: " + rows.length + " row indices from '" + src.name() + "' "
+                    + shape(src) + " into '" + dst.name() + "' " + shape(dst));
+        }
+        for (int i = 0; i < rows.length; i++) {
+            copy(src.rows(rows[i], 1), dst.rows(i, 1));
+        }
+    }
+
+    /**
+     * Paged attention as block copies into a contiguous per-sequence scratch cache followed by the contiguous
+     * attention kernel. Correct for every layout; a dedicated shader reading the block table directly would save
+     * the copies (future work).
+     */
+    @Override
+    public synchronized void pagedAttention(Tensor q, Tensor keyPool, Tensor valuePool, ai.parallax.tensors.ops.BatchLayout batch,
+                                            int heads, int kvHeads, int headDim, float scale, Tensor out) {
+        checkOpen();
+        int blockSize = batch.blockSize();
+        for (int s = 0; s < batch.sequenceCount(); s++) {
+            int count = batch.tokenCount(s);
+            if (count == 0) {
+                continue;
+            }
+            int context = batch.startPosition(s) + count;
+            ensurePagedScratch(context, keyPool.rowLength());
+            int[] table = batch.blockTable(s);
+            for (int p = 0; p < context; p += blockSize) {
+                int len = Math.min(blockSize, context - p);
+                long poolRow = (long) table[p / blockSize] * blockSize;
+                copy(keyPool.rows(poolRow, len), pagedKeys.rows(p, len));
+                copy(valuePool.rows(poolRow, len), pagedValues.rows(p, len));
+            }
+            int first = batch.tokenStart(s);
+            attention(q.rows(first, count), pagedKeys, pagedValues, batch.startPosition(s), heads, kvHeads, headDim,
+                    scale, out.rows(first, count));
+        }
+    }
+
+    private Tensor pagedKeys;
+    private Tensor pagedValues;
+
+    private void ensurePagedScratch(int rows, long width) {
+        if (pagedKeys == null || pagedKeys.rowCount() < rows || pagedKeys.rowLength() != width) {
+            if (pagedKeys != null) {
+                free(pagedKeys);
+                free(pagedValues);
+            }
+            long capacity = Math.max(rows, pagedKeys == null ? 256 : pagedKeys.rowCount() * 2);
+            pagedKeys = allocate("paged.keys", capacity, width);
+            pagedValues = allocate("paged.values", capacity, width);
+        }
+    }
+
+    @Override
     public synchronized void attention(Tensor q, Tensor keyCache, Tensor valueCache, int startPos, int heads,
                                        int kvHeads, int headDim, float scale, Tensor out) {
         checkOpen();
