@@ -47,6 +47,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiPredicate;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 
@@ -106,6 +107,7 @@ public final class P2pNode implements AutoCloseable {
     private final Map<PeerId, P2pConnection> connections = new ConcurrentHashMap<>();
     private final List<Consumer<P2pConnection>> connectionListeners = new CopyOnWriteArrayList<>();
     private volatile List<Multiaddr> listenAddrs = List.of();
+    private volatile BiPredicate<PeerId, String> inboundFilter = (peer, protocol) -> true;
     private Channel server;
 
     public P2pNode(IdentityKeyPair identity, Options options) {
@@ -147,6 +149,14 @@ public final class P2pNode implements AutoCloseable {
     /** Serves {@code protocol} on inbound streams, with a fresh handler per stream. */
     public void handle(String protocol, Supplier<StreamHandler> handler) {
         handlers.put(protocol, handler);
+    }
+
+    /**
+     * Decides, per peer and protocol, whether an inbound stream may be opened; a refused proposal is answered
+     * {@code na}, exactly as for a protocol we do not speak. The default allows everything.
+     */
+    public void inboundFilter(BiPredicate<PeerId, String> filter) {
+        this.inboundFilter = filter;
     }
 
     /** Called for every connection once it is secured and multiplexed, dialed or accepted. */
@@ -305,7 +315,14 @@ public final class P2pNode implements AutoCloseable {
     private void acceptStream(YamuxStream stream) {
         StreamNegotiation.respond(stream, protocol -> {
             Supplier<StreamHandler> h = handlers.get(protocol);
-            return h == null ? null : h.get();
+            if (h == null) {
+                return null;
+            }
+            if (!inboundFilter.test(stream.remotePeer(), protocol)) {
+                LOG.log(System.Logger.Level.WARNING, "refused {0} from peer {1}: not admitted", protocol, stream.remotePeer());
+                return null;
+            }
+            return h.get();
         });
     }
 
