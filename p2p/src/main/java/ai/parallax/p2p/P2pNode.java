@@ -109,6 +109,7 @@ public final class P2pNode implements AutoCloseable {
     private volatile List<Multiaddr> listenAddrs = List.of();
     private volatile BiPredicate<PeerId, String> inboundFilter = (peer, protocol) -> true;
     private Channel server;
+    private volatile boolean closed;
 
     public P2pNode(IdentityKeyPair identity, Options options) {
         this.identity = identity;
@@ -240,8 +241,29 @@ public final class P2pNode implements AutoCloseable {
         return rtt;
     }
 
+    /**
+     * Dials {@code address} and keeps redialing it with {@code backoff} whenever the dial fails or the connection
+     * drops; {@code onConnected} sees every new connection.
+     */
+    public Reconnector keepConnected(Multiaddr address, Backoff backoff, Consumer<P2pConnection> onConnected) {
+        Reconnector r = new Reconnector(this, address, backoff, onConnected);
+        r.dial();
+        return r;
+    }
+
+    boolean isClosed() {
+        return closed;
+    }
+
+    void schedule(Runnable task, long delay, TimeUnit unit) {
+        if (!closed) {
+            group.schedule(task, delay, unit);
+        }
+    }
+
     @Override
     public void close() {
+        closed = true;
         for (P2pConnection c : connections.values()) {
             c.close();
         }
