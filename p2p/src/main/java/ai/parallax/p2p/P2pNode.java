@@ -106,6 +106,7 @@ public final class P2pNode implements AutoCloseable {
     private final Map<String, Supplier<StreamHandler>> handlers = new ConcurrentHashMap<>();
     private final Map<PeerId, P2pConnection> connections = new ConcurrentHashMap<>();
     private final List<Consumer<P2pConnection>> connectionListeners = new CopyOnWriteArrayList<>();
+    private final Map<PeerId, List<Multiaddr>> addressBook = new ConcurrentHashMap<>();
     private volatile List<Multiaddr> listenAddrs = List.of();
     private volatile BiPredicate<PeerId, String> inboundFilter = (peer, protocol) -> true;
     private Channel server;
@@ -205,6 +206,45 @@ public final class P2pNode implements AutoCloseable {
                     }
                 });
         return result;
+    }
+
+    /**
+     * Remembers addresses for {@code peer} (from a bootstrap list, mDNS or a rendezvous), so that it can be dialed by
+     * peer id alone. Identify answers add the addresses peers announce for themselves.
+     */
+    public void addAddresses(PeerId peer, List<Multiaddr> addresses) {
+        addressBook.merge(peer, List.copyOf(addresses), (old, add) -> {
+            List<Multiaddr> all = new ArrayList<>(old);
+            add.stream().filter(a -> !all.contains(a)).forEach(all::add);
+            return List.copyOf(all.subList(Math.max(0, all.size() - 16), all.size())); // keep the newest 16
+        });
+    }
+
+    public List<Multiaddr> addresses(PeerId peer) {
+        return addressBook.getOrDefault(peer, List.of());
+    }
+
+    /**
+     * Connects to {@code peer} by id: reuses an open connection, else tries the known addresses one after another,
+     * each with the peer id appended so that Noise must prove it.
+     */
+    public CompletableFuture<P2pConnection> dial(PeerId peer) {
+        Optional<P2pConnection> open = connection(peer);
+        if (open.isPresent()) {
+            return CompletableFuture.completedFuture(open.get());
+        }
+        List<Multiaddr> candidates = addresses(peer);
+        if (candidates.isEmpty()) {
+            return CompletableFuture.failedFuture(new P2pException("no known address for peer " + peer
+                    + "; add one from a bootstrap list, mDNS or a full multiaddr"));
+        }
+        CompletableFuture<P2pConnection> attempt = CompletableFuture.failedFuture(new P2pException("no address tried"));
+        for (Multiaddr a : candidates) {
+            Multiaddr full = a.value(Multiaddr.Protocol.P2P).isPresent() ? a : a.with(Multiaddr.Protocol.P2P, peer.toString());
+            attempt = attempt.exceptionallyCompose(e -> dial(full));
+        }
+        return attempt.exceptionallyCompose(e -> CompletableFuture.failedFuture(new P2pException("could not reach peer "
+                + peer + " at any of " + candidates + "; last error: " + e.getMessage(), e)));
     }
 
     /** Opens a stream for {@code protocol} on the existing connection to {@code peer}. */
@@ -323,6 +363,7 @@ public final class P2pNode implements AutoCloseable {
             LOG.log(System.Logger.Level.DEBUG, "second connection to {0}; new streams use the newer one", peer);
         }
         connection.closeFuture().thenRun(() -> connections.remove(peer, connection));
+        connection.identifyFuture().thenAccept(info -> addAddresses(peer, info.listenAddrs()));
         // Ask the peer who it is, as libp2p nodes do on every new connection.
         openStream(connection, IdentifyInfo.PROTOCOL_ID, IdentifyProtocol.requester(connection.identifyFuture()))
                 .exceptionally(e -> {
