@@ -117,7 +117,9 @@ public final class MdnsDiscovery implements AutoCloseable {
         Map<String, List<String>> txtByName = new HashMap<>();
         for (DnsMessage.Record r : concat(m.answers(), m.additionals())) {
             if (r.type() == DnsMessage.TYPE_TXT) {
-                txtByName.put(r.name().toLowerCase(java.util.Locale.ROOT), r.txt());
+                // js-libp2p sends one TXT record per address, all under the same name: gather them
+                txtByName.computeIfAbsent(r.name().toLowerCase(java.util.Locale.ROOT), k -> new ArrayList<>())
+                        .addAll(r.txt());
             }
         }
         for (DnsMessage.Record r : m.answers()) {
