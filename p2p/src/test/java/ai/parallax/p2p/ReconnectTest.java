@@ -22,6 +22,7 @@ class ReconnectTest {
     }
 
     @Test
+    @SuppressWarnings("try") // the resource lives for the block; it is not otherwise used
     void droppedConnectionIsRedialed() throws Exception {
         try (P2pNode scheduler = new P2pNode(IdentityKeyPair.generate(), P2pNode.Options.defaults().withHost("127.0.0.1")).start();
              P2pNode worker = new P2pNode(IdentityKeyPair.generate(), P2pNode.Options.defaults().withHost("127.0.0.1")).start()) {

@@ -34,6 +34,7 @@ class JsMdnsInteropTest {
     private static final Path JS_DIR = Path.of("src/test/js");
 
     @Test
+    @SuppressWarnings("try") // the resource lives for the block; it is not otherwise used
     void ourNodeAndJsLibp2pDiscoverEachOther() throws Exception {
         assumeTrue(Files.isDirectory(JS_DIR.resolve("node_modules/@libp2p/mdns")),
                 "js-libp2p is not installed; run p2p/src/test/js/install.sh");
