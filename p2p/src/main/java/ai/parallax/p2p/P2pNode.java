@@ -415,7 +415,9 @@ public final class P2pNode implements AutoCloseable {
         } else {
             hosts.add(bound.getAddress());
         }
+        // Addresses other machines can reach come first; loopback stays last, for peers on this host.
         return hosts.stream()
+                .sorted(java.util.Comparator.comparing(InetAddress::isLoopbackAddress))
                 .map(h -> Multiaddr.tcp(new InetSocketAddress(h, bound.getPort()))
                         .with(Multiaddr.Protocol.P2P, peerId().toString()))
                 .toList();
