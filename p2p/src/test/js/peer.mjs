@@ -4,12 +4,14 @@
 //   dial <multiaddr>   dial that address, then ping it
 //   ping <peer id>     ping a peer that is already connected
 //   quit               stop and exit
+// With the argument --mdns it also runs mDNS discovery (querying every second) and reports each peer it discovers.
 import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
+import { mdns } from '@libp2p/mdns'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createInterface } from 'node:readline'
@@ -21,7 +23,12 @@ const node = await createLibp2p({
   transports: [tcp()],
   connectionEncrypters: [noise()],
   streamMuxers: [yamux()],
-  services: { identify: identify(), ping: ping() }
+  services: { identify: identify(), ping: ping() },
+  peerDiscovery: process.argv.includes('--mdns') ? [mdns({ interval: 1000 })] : []
+})
+
+node.addEventListener('peer:discovery', (evt) => {
+  report({ event: 'discovery', peerId: evt.detail.id.toString(), addrs: evt.detail.multiaddrs.map(String) })
 })
 
 node.addEventListener('connection:open', (evt) => {

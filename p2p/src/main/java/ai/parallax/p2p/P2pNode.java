@@ -47,6 +47,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiPredicate;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 
@@ -105,8 +106,11 @@ public final class P2pNode implements AutoCloseable {
     private final Map<String, Supplier<StreamHandler>> handlers = new ConcurrentHashMap<>();
     private final Map<PeerId, P2pConnection> connections = new ConcurrentHashMap<>();
     private final List<Consumer<P2pConnection>> connectionListeners = new CopyOnWriteArrayList<>();
+    private final Map<PeerId, List<Multiaddr>> addressBook = new ConcurrentHashMap<>();
     private volatile List<Multiaddr> listenAddrs = List.of();
+    private volatile BiPredicate<PeerId, String> inboundFilter = (peer, protocol) -> true;
     private Channel server;
+    private volatile boolean closed;
 
     public P2pNode(IdentityKeyPair identity, Options options) {
         this.identity = identity;
@@ -147,6 +151,14 @@ public final class P2pNode implements AutoCloseable {
     /** Serves {@code protocol} on inbound streams, with a fresh handler per stream. */
     public void handle(String protocol, Supplier<StreamHandler> handler) {
         handlers.put(protocol, handler);
+    }
+
+    /**
+     * Decides, per peer and protocol, whether an inbound stream may be opened; a refused proposal is answered
+     * {@code na}, exactly as for a protocol we do not speak. The default allows everything.
+     */
+    public void inboundFilter(BiPredicate<PeerId, String> filter) {
+        this.inboundFilter = filter;
     }
 
     /** Called for every connection once it is secured and multiplexed, dialed or accepted. */
@@ -196,6 +208,45 @@ public final class P2pNode implements AutoCloseable {
         return result;
     }
 
+    /**
+     * Remembers addresses for {@code peer} (from a bootstrap list, mDNS or a rendezvous), so that it can be dialed by
+     * peer id alone. Identify answers add the addresses peers announce for themselves.
+     */
+    public void addAddresses(PeerId peer, List<Multiaddr> addresses) {
+        addressBook.merge(peer, List.copyOf(addresses), (old, add) -> {
+            List<Multiaddr> all = new ArrayList<>(old);
+            add.stream().filter(a -> !all.contains(a)).forEach(all::add);
+            return List.copyOf(all.subList(Math.max(0, all.size() - 16), all.size())); // keep the newest 16
+        });
+    }
+
+    public List<Multiaddr> addresses(PeerId peer) {
+        return addressBook.getOrDefault(peer, List.of());
+    }
+
+    /**
+     * Connects to {@code peer} by id: reuses an open connection, else tries the known addresses one after another,
+     * each with the peer id appended so that Noise must prove it.
+     */
+    public CompletableFuture<P2pConnection> dial(PeerId peer) {
+        Optional<P2pConnection> open = connection(peer);
+        if (open.isPresent()) {
+            return CompletableFuture.completedFuture(open.get());
+        }
+        List<Multiaddr> candidates = addresses(peer);
+        if (candidates.isEmpty()) {
+            return CompletableFuture.failedFuture(new P2pException("no known address for peer " + peer
+                    + "; add one from a bootstrap list, mDNS or a full multiaddr"));
+        }
+        CompletableFuture<P2pConnection> attempt = CompletableFuture.failedFuture(new P2pException("no address tried"));
+        for (Multiaddr a : candidates) {
+            Multiaddr full = a.value(Multiaddr.Protocol.P2P).isPresent() ? a : a.with(Multiaddr.Protocol.P2P, peer.toString());
+            attempt = attempt.exceptionallyCompose(e -> dial(full));
+        }
+        return attempt.exceptionallyCompose(e -> CompletableFuture.failedFuture(new P2pException("could not reach peer "
+                + peer + " at any of " + candidates + "; last error: " + e.getMessage(), e)));
+    }
+
     /** Opens a stream for {@code protocol} on the existing connection to {@code peer}. */
     public CompletableFuture<P2pStream> openStream(PeerId peer, String protocol, StreamHandler handler) {
         return connection(peer).map(c -> openStream(c, protocol, handler))
@@ -230,8 +281,29 @@ public final class P2pNode implements AutoCloseable {
         return rtt;
     }
 
+    /**
+     * Dials {@code address} and keeps redialing it with {@code backoff} whenever the dial fails or the connection
+     * drops; {@code onConnected} sees every new connection.
+     */
+    public Reconnector keepConnected(Multiaddr address, Backoff backoff, Consumer<P2pConnection> onConnected) {
+        Reconnector r = new Reconnector(this, address, backoff, onConnected);
+        r.dial();
+        return r;
+    }
+
+    boolean isClosed() {
+        return closed;
+    }
+
+    void schedule(Runnable task, long delay, TimeUnit unit) {
+        if (!closed) {
+            group.schedule(task, delay, unit);
+        }
+    }
+
     @Override
     public void close() {
+        closed = true;
         for (P2pConnection c : connections.values()) {
             c.close();
         }
@@ -291,6 +363,7 @@ public final class P2pNode implements AutoCloseable {
             LOG.log(System.Logger.Level.DEBUG, "second connection to {0}; new streams use the newer one", peer);
         }
         connection.closeFuture().thenRun(() -> connections.remove(peer, connection));
+        connection.identifyFuture().thenAccept(info -> addAddresses(peer, info.listenAddrs()));
         // Ask the peer who it is, as libp2p nodes do on every new connection.
         openStream(connection, IdentifyInfo.PROTOCOL_ID, IdentifyProtocol.requester(connection.identifyFuture()))
                 .exceptionally(e -> {
@@ -305,7 +378,14 @@ public final class P2pNode implements AutoCloseable {
     private void acceptStream(YamuxStream stream) {
         StreamNegotiation.respond(stream, protocol -> {
             Supplier<StreamHandler> h = handlers.get(protocol);
-            return h == null ? null : h.get();
+            if (h == null) {
+                return null;
+            }
+            if (!inboundFilter.test(stream.remotePeer(), protocol)) {
+                LOG.log(System.Logger.Level.WARNING, "refused {0} from peer {1}: not admitted", protocol, stream.remotePeer());
+                return null;
+            }
+            return h.get();
         });
     }
 
@@ -335,7 +415,9 @@ public final class P2pNode implements AutoCloseable {
         } else {
             hosts.add(bound.getAddress());
         }
+        // Addresses other machines can reach come first; loopback stays last, for peers on this host.
         return hosts.stream()
+                .sorted(java.util.Comparator.comparing(InetAddress::isLoopbackAddress))
                 .map(h -> Multiaddr.tcp(new InetSocketAddress(h, bound.getPort()))
                         .with(Multiaddr.Protocol.P2P, peerId().toString()))
                 .toList();

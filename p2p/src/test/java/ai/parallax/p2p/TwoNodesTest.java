@@ -12,6 +12,7 @@ import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -101,6 +102,19 @@ class TwoNodesTest {
         s.write(Unpooled.copiedBuffer("world", StandardCharsets.UTF_8));
         s.closeWrite();
         assertThat(done.get(5, TimeUnit.SECONDS)).isEqualTo("hello world");
+    }
+
+    @Test
+    void dialByPeerIdUsesKnownAddresses() throws Exception {
+        assertThatThrownBy(() -> a.dial(b.peerId()).get(5, TimeUnit.SECONDS)).hasMessageContaining("no known address");
+        Multiaddr dead = Multiaddr.parse("/ip4/127.0.0.1/tcp/1");
+        a.addAddresses(b.peerId(), List.of(dead, b.listenAddrs().getFirst().withoutPeerId()));
+        P2pConnection c = a.dial(b.peerId()).get(10, TimeUnit.SECONDS);
+        assertThat(c.remotePeer()).isEqualTo(b.peerId());
+        // identify taught b where a listens, so b can dial a by id too
+        P2pConnection back = waitFor(() -> b.connection(a.peerId()).orElse(null));
+        back.identify().get(5, TimeUnit.SECONDS);
+        assertThat(b.addresses(a.peerId())).contains(a.listenAddrs().getFirst().withoutPeerId());
     }
 
     static <T> T waitFor(java.util.function.Supplier<T> s) throws InterruptedException {

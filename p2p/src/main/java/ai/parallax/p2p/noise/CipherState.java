@@ -76,10 +76,14 @@ public final class CipherState {
         }
     }
 
-    public void decrypt(ByteBuffer in, ByteBuffer out) throws NoiseException {
+    /** Decrypts the concatenation of {@code in} (ciphertext then tag) into {@code out}. */
+    public void decrypt(ByteBuffer[] in, ByteBuffer out) throws NoiseException {
         init(Cipher.DECRYPT_MODE, null);
         try {
-            cipher.doFinal(in, out);
+            for (int i = 0; i < in.length - 1; i++) {
+                cipher.update(in[i], out);
+            }
+            cipher.doFinal(in[in.length - 1], out);
         } catch (AEADBadTagException e) {
             throw new NoiseException("message authentication failed (wrong key, tampered or reordered message)", e);
         } catch (GeneralSecurityException e) {

@@ -15,6 +15,8 @@ public final class YamuxFrameDecoder extends ByteToMessageDecoder {
 
     public YamuxFrameDecoder(int maxDataLength) {
         this.maxDataLength = maxDataLength;
+        // Frames are handed on as slices of what arrived; composing partial reads avoids copying them together.
+        setCumulator(COMPOSITE_CUMULATOR);
     }
 
     @Override

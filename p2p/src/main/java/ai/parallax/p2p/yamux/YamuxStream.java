@@ -30,7 +30,7 @@ public final class YamuxStream implements P2pStream {
     private long sendWindow = YamuxConfig.INITIAL_WINDOW;
     private long receiveWindow;
     private long unacknowledged;
-    private long pendingBytes;
+    private volatile long pendingBytes; // written on the event loop, read from any thread
     private boolean finRequested;
     private boolean finSent;
     private boolean remoteClosed;

@@ -133,6 +133,45 @@ class ClusterProtocolsTest {
     }
 
     @Test
+    void tokenFramesArriveInOrderAndOversizedFramesResetTheStream() throws Exception {
+        List<Integer> tokens = new java.util.concurrent.CopyOnWriteArrayList<>();
+        CompletableFuture<Void> ended = new CompletableFuture<>();
+        scheduler.handle(ParallaxProtocols.TOKENS, () -> FrameStream.receiver(64, new FrameStream.Sink() {
+            @Override
+            public void onFrame(P2pStream stream, ByteBuf frame) {
+                tokens.add(frame.readInt());
+            }
+
+            @Override
+            public void onEnd(P2pStream stream) {
+                ended.complete(null);
+            }
+        }));
+        worker.dial(scheduler.listenAddrs().getFirst()).get(5, TimeUnit.SECONDS);
+        CompletableFuture<Void> reset = new CompletableFuture<>();
+        P2pStream s = worker.openStream(scheduler.peerId(), ParallaxProtocols.TOKENS, new StreamHandler() {
+            @Override
+            public void onData(P2pStream stream, ByteBuf data) {
+            }
+
+            @Override
+            public void onReset(P2pStream stream, Throwable cause) {
+                reset.complete(null);
+            }
+        }).get(5, TimeUnit.SECONDS);
+        for (int i = 0; i < 1000; i++) {
+            FrameStream.send(s, Unpooled.buffer(4).writeInt(i));
+        }
+        FrameStream.send(s, Unpooled.wrappedBuffer(new byte[65])).get(5, TimeUnit.SECONDS); // over the 64-byte limit
+        reset.get(5, TimeUnit.SECONDS);
+        ended.get(5, TimeUnit.SECONDS);
+        assertThat(tokens).hasSize(1000);
+        for (int i = 0; i < 1000; i++) {
+            assertThat(tokens.get(i)).isEqualTo(i);
+        }
+    }
+
+    @Test
     void tensorsArriveWithDtypeShapeAndBytes() throws Exception {
         List<TensorHeader> headers = new ArrayList<>();
         List<float[]> values = new ArrayList<>();

@@ -117,6 +117,29 @@ class YamuxSessionTest {
     }
 
     @Test
+    void writesBeyondThePendingLimitFailWhileThePeerGivesNoCredit() throws Exception {
+        YamuxConfig config = new YamuxConfig(4, YamuxConfig.INITIAL_WINDOW, 65507, 1 << 20);
+        YamuxSession session = new YamuxSession(true, IdentityKeyPair.generate().peerId(), config, s -> { });
+        EmbeddedChannel ch = new EmbeddedChannel(new YamuxFrameDecoder(config.receiveWindow()), session);
+        var opened = session.openStream(s -> { });
+        ch.runPendingTasks();
+        YamuxStream stream = opened.get();
+        // the peer's initial 256 KiB window lets that much out; the next 1 MiB waits in the queue
+        var first = stream.write(Unpooled.wrappedBuffer(new byte[256 * 1024]));
+        var queued = stream.write(Unpooled.wrappedBuffer(new byte[1 << 20]));
+        var refused = stream.write(Unpooled.wrappedBuffer(new byte[1]));
+        assertThat(first).isCompleted();
+        assertThat(queued).isNotDone();
+        assertThat(stream.pendingWriteBytes()).isEqualTo(1 << 20);
+        assertThatThrownBy(refused::join).hasMessageContaining("bytes pending");
+        // credit from the peer drains the queue
+        ch.writeInbound(frame(YamuxFrame.TYPE_WINDOW_UPDATE, 0, 1, 1 << 20, null));
+        assertThat(queued).isCompleted();
+        assertThat(stream.pendingWriteBytes()).isZero();
+        outboundHeaders(ch);
+    }
+
+    @Test
     void pingIsAnsweredWithTheSameOpaqueValue() {
         EmbeddedChannel ch = channel(SMALL);
         ch.writeInbound(frame(YamuxFrame.TYPE_PING, YamuxFrame.FLAG_SYN, 0, 0xCAFEL, null));
