@@ -48,8 +48,7 @@ class JsLibp2pInteropTest {
 
     @BeforeAll
     static void startJsPeer() throws Exception {
-        assumeTrue(Files.isDirectory(JS_DIR.resolve("node_modules/libp2p")),
-                "js-libp2p is not installed; run p2p/src/test/js/install.sh");
+        requireJsPeerInstalled(Files.isDirectory(JS_DIR.resolve("node_modules/libp2p")));
         js = new ProcessBuilder("node", "--import", "./polyfill.mjs", "peer.mjs")
                 .directory(JS_DIR.toFile())
                 .redirectError(ProcessBuilder.Redirect.INHERIT)
@@ -158,6 +157,16 @@ class JsLibp2pInteropTest {
         }
         synchronized (events) {
             throw new AssertionError("js-libp2p did not report the expected event within 15 s; it reported " + events);
+        }
+    }
+
+    /** Locally a missing npm install skips these tests; on CI (which runs install.sh) it fails them. */
+    static void requireJsPeerInstalled(boolean installed) {
+        String message = "js-libp2p is not installed; run p2p/src/test/js/install.sh";
+        if ("true".equals(System.getenv("CI"))) {
+            org.junit.jupiter.api.Assertions.assertTrue(installed, message);
+        } else {
+            assumeTrue(installed, message);
         }
     }
 }

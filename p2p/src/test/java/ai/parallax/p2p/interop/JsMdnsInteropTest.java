@@ -36,8 +36,7 @@ class JsMdnsInteropTest {
     @Test
     @SuppressWarnings("try") // the resource lives for the block; it is not otherwise used
     void ourNodeAndJsLibp2pDiscoverEachOther() throws Exception {
-        assumeTrue(Files.isDirectory(JS_DIR.resolve("node_modules/@libp2p/mdns")),
-                "js-libp2p is not installed; run p2p/src/test/js/install.sh");
+        requireJsPeerInstalled(Files.isDirectory(JS_DIR.resolve("node_modules/@libp2p/mdns")));
         PeerId us = IdentityKeyPair.generate().peerId();
         List<Multiaddr> ourAddrs = List.of(Multiaddr.parse("/ip4/127.0.0.1/tcp/4999/p2p/" + us));
         CompletableFuture<JsonNode> jsListening = new CompletableFuture<>();
@@ -96,6 +95,16 @@ class JsMdnsInteropTest {
             if (!js.waitFor(5, TimeUnit.SECONDS)) {
                 js.destroyForcibly();
             }
+        }
+    }
+
+    /** Locally a missing npm install skips these tests; on CI (which runs install.sh) it fails them. */
+    static void requireJsPeerInstalled(boolean installed) {
+        String message = "js-libp2p is not installed; run p2p/src/test/js/install.sh";
+        if ("true".equals(System.getenv("CI"))) {
+            org.junit.jupiter.api.Assertions.assertTrue(installed, message);
+        } else {
+            assumeTrue(installed, message);
         }
     }
 }
