@@ -1,5 +1,6 @@
 package ai.parallax.models;
 
+import ai.parallax.models.config.Fp8Quantization;
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.models.llama.LlamaModel;
 import ai.parallax.models.llama.LlamaVariant;
@@ -63,13 +64,9 @@ public final class ModelLoader {
             throw new ModelException(dir.resolve("config.json") + ": model_type \"" + config.modelType()
                     + "\" is not supported (supported: " + String.join(", ", LLAMA_FAMILY.keySet()) + ")");
         }
-        if (config.json().has("quantization_config")) {
-            String method = config.json().path("quantization_config").path("quant_method").asText("unknown");
-            throw new ModelException(dir.resolve("config.json") + ": quantization method \"" + method
-                    + "\" is not supported yet");
-        }
+        Fp8Quantization quantization = Fp8Quantization.parse(config, dir.resolve("config.json").toString());
         int positions = Math.min(maxPositions, config.maxPositionEmbeddings());
-        WeightLoader weights = new WeightLoader(Checkpoint.open(dir));
+        WeightLoader weights = new WeightLoader(Checkpoint.open(dir), quantization);
         try {
             CausalLanguageModel model = LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
             if (progress != null) {
