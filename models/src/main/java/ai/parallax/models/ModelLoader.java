@@ -27,6 +27,8 @@ public final class ModelLoader {
         LLAMA_FAMILY.put("llama", LlamaVariant::llama);
         LLAMA_FAMILY.put("qwen2", LlamaVariant::qwen2);
         LLAMA_FAMILY.put("qwen3", LlamaVariant::qwen3);
+        LLAMA_FAMILY.put("qwen2_moe", LlamaVariant::qwen2Moe);
+        LLAMA_FAMILY.put("qwen3_moe", LlamaVariant::qwen3Moe);
     }
 
     private ModelLoader() {
@@ -76,6 +78,29 @@ public final class ModelLoader {
         } catch (RuntimeException e) {
             weights.close();
             throw e;
+        }
+    }
+
+    /**
+     * The weight memory each decoder layer needs, from the checkpoint's headers alone (nothing is mapped): every
+     * tensor named {@code model.layers.N.*}, so every expert of an MoE layer and every FP8 scale counts, whichever
+     * experts a step ends up routing to. This is what placing a layer range on a machine must budget for.
+     */
+    public static long[] layerWeightBytes(Path dir) {
+        ModelConfig config = ModelConfig.read(requireDirectory(dir));
+        try (Checkpoint checkpoint = Checkpoint.open(dir)) {
+            long[] bytes = new long[config.numLayers()];
+            for (String name : checkpoint.tensorNames()) {
+                if (!name.startsWith("model.layers.")) {
+                    continue;
+                }
+                int end = name.indexOf('.', "model.layers.".length());
+                int layer = Integer.parseInt(name.substring("model.layers.".length(), end));
+                if (layer < bytes.length) {
+                    bytes[layer] += checkpoint.info(name).orElseThrow().byteSize();
+                }
+            }
+            return bytes;
         }
     }
 

@@ -294,6 +294,29 @@ public final class SimdOps implements Ops {
     }
 
     @Override
+    public synchronized void gatherRows(Tensor src, int[] rows, int offset, int count, Tensor dst) {
+        checkOpen();
+        requireF32(src, "gatherRows source");
+        requireF32(dst, "gatherRows destination");
+        RowRouting.checkRows("gatherRows", src, rows, offset, count, dst, count, src.rowCount());
+        RowRouting.gather(src.data(), src.rowLength(), rows, offset, count, dst.data());
+    }
+
+    @Override
+    public synchronized void scatterAddRows(Tensor src, int[] rows, float[] weights, int offset, int count,
+                                            Tensor dst) {
+        checkOpen();
+        requireF32(src, "scatterAddRows source");
+        requireF32(dst, "scatterAddRows destination");
+        RowRouting.checkRows("scatterAddRows", src, rows, offset, count, dst, src.rowCount(), dst.rowCount());
+        if (weights.length < offset + count) {
+            throw new IndexOutOfBoundsException("scatterAddRows: " + weights.length + " weights for rows ["
+                    + offset + ", " + (offset + count) + ")");
+        }
+        RowRouting.scatterAdd(src.data(), src.rowLength(), rows, weights, offset, count, dst.data());
+    }
+
+    @Override
     public synchronized void add(Tensor x, Tensor y) {
         checkOpen();
         requireF32(x, "add destination");

@@ -173,6 +173,27 @@ final class ReferenceOps implements Ops {
     }
 
     @Override
+    public void gatherRows(Tensor src, int[] rows, int offset, int count, Tensor dst) {
+        long width = src.rowLength();
+        for (int i = 0; i < count; i++) {
+            for (long j = 0; j < width; j++) {
+                set(dst, i * width + j, get(src, rows[offset + i] * width + j));
+            }
+        }
+    }
+
+    @Override
+    public void scatterAddRows(Tensor src, int[] rows, float[] weights, int offset, int count, Tensor dst) {
+        long width = src.rowLength();
+        for (int i = 0; i < count; i++) {
+            long d = rows[offset + i] * width;
+            for (long j = 0; j < width; j++) {
+                set(dst, d + j, get(dst, d + j) + (double) weights[offset + i] * get(src, i * width + j));
+            }
+        }
+    }
+
+    @Override
     public void add(Tensor x, Tensor y) {
         for (long i = 0; i < x.elementCount(); i++) {
             set(x, i, (double) get(x, i) + get(y, i));
