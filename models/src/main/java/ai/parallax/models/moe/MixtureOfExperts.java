@@ -64,6 +64,22 @@ public final class MixtureOfExperts implements FeedForward {
     }
 
     /**
+     * A mixture of experts over tensors already in memory (benchmarks, tests): {@code gates[e]}, {@code ups[e]}
+     * ({@code [moe_intermediate, hidden]}) and {@code downs[e]} ({@code [hidden, moe_intermediate]}) for every
+     * expert; {@code sharedExpert} and {@code sharedExpertGate} null without a shared expert.
+     */
+    public static MixtureOfExperts of(Ops ops, ScratchBuffers scratch, MoeConfig config, Tensor router,
+                                      Tensor[] gates, Tensor[] ups, Tensor[] downs, DenseFeedForward sharedExpert,
+                                      Tensor sharedExpertGate) {
+        if (gates.length != config.experts() || ups.length != config.experts() || downs.length != config.experts()) {
+            throw new IllegalArgumentException(config.experts() + " experts configured but " + gates.length + "/"
+                    + ups.length + "/" + downs.length + " gate/up/down weights given");
+        }
+        return new MixtureOfExperts(ops, scratch, config, router, gates.clone(), ups.clone(), downs.clone(),
+                sharedExpert, sharedExpertGate);
+    }
+
+    /**
      * Loads the experts under {@code prefix} ({@code "model.layers.N.mlp."}): {@code gate.weight},
      * {@code experts.E.{gate,up,down}_proj.weight}, and with a shared expert {@code shared_expert.*} and
      * {@code shared_expert_gate.weight}. Every expert is mapped; only routed ones are read at run time.
