@@ -154,10 +154,10 @@ final class Fp8MatmulKernels {
                 t3 += xs * (table[w.get(ValueLayout.JAVA_BYTE, w3 + i) & 0xFF] * q3);
             }
         }
-        sums[0] = a0.reduceLanes(VectorOperators.ADD) + t0;
-        sums[1] = a1.reduceLanes(VectorOperators.ADD) + t1;
-        sums[2] = a2.reduceLanes(VectorOperators.ADD) + t2;
-        sums[3] = a3.reduceLanes(VectorOperators.ADD) + t3;
+        sums[0] = sumLanes(a0, sums) + t0;
+        sums[1] = sumLanes(a1, sums) + t1;
+        sums[2] = sumLanes(a2, sums) + t2;
+        sums[3] = sumLanes(a3, sums) + t3;
     }
 
     /** Four tokens against four weight rows, {@code sums[4·token + row]}: each decoded vector serves four tokens. */
@@ -237,22 +237,36 @@ final class Fp8MatmulKernels {
                 tailRow(sums, 12, x.get(FLOAT, x3 + xi), v0, v1, v2, v3);
             }
         }
-        sums[0] += a00.reduceLanes(VectorOperators.ADD);
-        sums[1] += a01.reduceLanes(VectorOperators.ADD);
-        sums[2] += a02.reduceLanes(VectorOperators.ADD);
-        sums[3] += a03.reduceLanes(VectorOperators.ADD);
-        sums[4] += a10.reduceLanes(VectorOperators.ADD);
-        sums[5] += a11.reduceLanes(VectorOperators.ADD);
-        sums[6] += a12.reduceLanes(VectorOperators.ADD);
-        sums[7] += a13.reduceLanes(VectorOperators.ADD);
-        sums[8] += a20.reduceLanes(VectorOperators.ADD);
-        sums[9] += a21.reduceLanes(VectorOperators.ADD);
-        sums[10] += a22.reduceLanes(VectorOperators.ADD);
-        sums[11] += a23.reduceLanes(VectorOperators.ADD);
-        sums[12] += a30.reduceLanes(VectorOperators.ADD);
-        sums[13] += a31.reduceLanes(VectorOperators.ADD);
-        sums[14] += a32.reduceLanes(VectorOperators.ADD);
-        sums[15] += a33.reduceLanes(VectorOperators.ADD);
+        sums[0] += sumLanes(a00, sums);
+        sums[1] += sumLanes(a01, sums);
+        sums[2] += sumLanes(a02, sums);
+        sums[3] += sumLanes(a03, sums);
+        sums[4] += sumLanes(a10, sums);
+        sums[5] += sumLanes(a11, sums);
+        sums[6] += sumLanes(a12, sums);
+        sums[7] += sumLanes(a13, sums);
+        sums[8] += sumLanes(a20, sums);
+        sums[9] += sumLanes(a21, sums);
+        sums[10] += sumLanes(a22, sums);
+        sums[11] += sumLanes(a23, sums);
+        sums[12] += sumLanes(a30, sums);
+        sums[13] += sumLanes(a31, sums);
+        sums[14] += sumLanes(a32, sums);
+        sums[15] += sumLanes(a33, sums);
+    }
+
+    /**
+     * The lanes of v summed in lane order. {@code reduceLanes} may add them in another order in compiled code than
+     * in the interpreter's fallback, which made the same matmul differ in the last bit depending on JIT warm-up;
+     * a fixed order keeps results reproducible (a split model then matches the whole model bit for bit).
+     */
+    private static float sumLanes(FloatVector v, float[] sums) {
+        v.intoArray(sums, 16);
+        float s = 0;
+        for (int i = 16; i < 16 + L; i++) {
+            s += sums[i];
+        }
+        return s;
     }
 
     private static void tailRow(float[] sums, int at, float xs, float v0, float v1, float v2, float v3) {
@@ -320,7 +334,7 @@ final class Fp8MatmulKernels {
         private int k;
 
         Task(int threads) {
-            sums = new float[threads][16];
+            sums = new float[threads][16 + L];
         }
 
         void set(MemorySegment x, MemorySegment w, DType wType, BlockScales blockScales, MemorySegment bias,
