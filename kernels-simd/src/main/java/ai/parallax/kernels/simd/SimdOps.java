@@ -19,7 +19,7 @@ import jdk.incubator.vector.VectorOperators;
 /**
  * The CPU backend: {@link Ops} with the Vector API over off-heap memory, on a fixed pool of threads.
  *
- * <p>Weights stay in their stored dtype (F32, BF16 or F16) and are widened to float inside the dot products.
+ * <p>Weights stay in their stored dtype (F32, BF16, F16, or FP8 with block scales) and are widened to float inside the dot products.
  * Matrix products are split over output rows, attention over (token, head) pairs, norms and softmax over rows.
  * After warm-up no operation allocates on the heap: each parallel operation is a preallocated task object whose
  * fields are set per call, and per-thread scratch grows only when a longer context first needs it.
@@ -35,6 +35,8 @@ public final class SimdOps implements Ops {
     private final Arena arena = Arena.ofShared();
     private final WorkerPool pool;
     private final MatmulTask matmulTask;
+    /** Created on the first FP8 weight, so that backends serving unquantised models never load its kernels. */
+    private Fp8MatmulKernels.Task fp8MatmulTask;
     private final AttentionTask attentionTask;
     private final PagedAttentionTask pagedAttentionTask;
     private final RmsNormTask rmsNormTask = new RmsNormTask();
@@ -147,7 +149,13 @@ public final class SimdOps implements Ops {
         checkOpen();
         requireF32(x, "matmul input");
         requireF32(out, "matmul output");
-        requireFloatWeight(w, "matmul weight");
+        if (!Fp8MatmulKernels.isFp8(w.dtype())) {
+            requireFloatWeight(w, "matmul weight");
+            if (w.blockScales() != null) {
+                throw new IllegalArgumentException("matmul: weight '" + w.name() + "' is " + w.dtype()
+                        + " with block scales; the CPU backend applies block scales to FP8 weights only");
+            }
+        }
         long k = w.rowLength();
         long n = w.rowCount();
         if (x.rowLength() != k) {
@@ -171,11 +179,27 @@ public final class SimdOps implements Ops {
             throw new IllegalArgumentException("matmul: dimensions of " + shape(x) + " x " + shape(w)
                     + " exceed the int range");
         }
+        long blocks = (n + 3) / 4;
+        int parts = tokens * n * k < parallelThreshold ? 1 : (int) Math.min(blocks, pool.size());
+        if (Fp8MatmulKernels.isFp8(w.dtype())) {
+            matmulFp8(x, w, bias, out, parts);
+            return;
+        }
         MatmulTask task = matmulTask;
         task.set(x.data(), w.data(), w.dtype(), bias == null ? null : bias.data(),
                 bias == null ? null : bias.dtype(), out.data(), (int) tokens, (int) n, (int) k);
-        long blocks = (n + 3) / 4;
-        int parts = tokens * n * k < parallelThreshold ? 1 : (int) Math.min(blocks, pool.size());
+        pool.run(task, parts);
+        task.clear();
+    }
+
+    private void matmulFp8(Tensor x, Tensor w, Tensor bias, Tensor out, int parts) {
+        if (fp8MatmulTask == null) {
+            fp8MatmulTask = new Fp8MatmulKernels.Task(pool.size());
+        }
+        Fp8MatmulKernels.Task task = fp8MatmulTask;
+        task.set(x.data(), w.data(), w.dtype(), w.blockScales(), bias == null ? null : bias.data(),
+                bias == null ? null : bias.dtype(), out.data(), (int) x.rowCount(), (int) w.rowCount(),
+                (int) w.rowLength());
         pool.run(task, parts);
         task.clear();
     }
@@ -359,6 +383,29 @@ public final class SimdOps implements Ops {
                 throw new IndexOutOfBoundsException(op + ": row " + r + " outside [0, " + indexedRows + ")");
             }
         }
+    }
+
+    @Override
+    public synchronized void gatherRows(Tensor src, int[] rows, int offset, int count, Tensor dst) {
+        checkOpen();
+        requireF32(src, "gatherRows source");
+        requireF32(dst, "gatherRows destination");
+        RowRouting.checkRows("gatherRows", src, rows, offset, count, dst, count, src.rowCount());
+        RowRouting.gather(src.data(), src.rowLength(), rows, offset, count, dst.data());
+    }
+
+    @Override
+    public synchronized void scatterAddRows(Tensor src, int[] rows, float[] weights, int offset, int count,
+                                            Tensor dst) {
+        checkOpen();
+        requireF32(src, "scatterAddRows source");
+        requireF32(dst, "scatterAddRows destination");
+        RowRouting.checkRows("scatterAddRows", src, rows, offset, count, dst, src.rowCount(), dst.rowCount());
+        if (weights.length < offset + count) {
+            throw new IndexOutOfBoundsException("scatterAddRows: " + weights.length + " weights for rows ["
+                    + offset + ", " + (offset + count) + ")");
+        }
+        RowRouting.scatterAdd(src.data(), src.rowLength(), rows, weights, offset, count, dst.data());
     }
 
     @Override
