@@ -37,8 +37,11 @@ import jdk.incubator.vector.VectorOperators;
  * Callers repeat a row or token offset to fill a block at the edges and ignore the duplicate sums.
  */
 final class MatmulKernels {
-    /** 2^112, see {@link VectorLoads#f16}. */
+    /** See {@link VectorLoads#f16}. */
     private static final float F16_REBIAS = 0x1p112f;
+    private static final int F16_SIGN_EXPONENT_SIGNIFICAND = 0x8FFF_E000;
+    /** Bits of 2^16: a widened magnitude this large came from an F16 infinity or NaN. */
+    private static final int F16_OVERFLOW_BITS = 0x4780_0000;
 
     private MatmulKernels() {
     }
@@ -171,14 +174,12 @@ def bf16(j):
             f"                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)\n"
             f"                    .reinterpretAsFloats();\n")
 def f16(j):
-    return (f"            IntVector h{j} = (IntVector) ShortVector.fromMemorySegment(S, w, w{j} + wi, LE)\n"
-            f"                    .convertShape(VectorOperators.S2I, I, 0);\n"
-            f"            IntVector m{j} = h{j}.and(0x7FFF);\n"
-            f"            IntVector e{j} = m{j}.lanewise(VectorOperators.LSHL, 13);\n"
-            f"            FloatVector v{j} = e{j}.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()\n"
-            f"                    .blend(e{j}.or(0x7F80_0000), m{j}.compare(VectorOperators.GE, 0x7C00))\n"
-            f"                    .lanewise(VectorOperators.OR, 0x0040_0000, m{j}.compare(VectorOperators.GT, 0x7C00))\n"
-            f"                    .or(h{j}.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();\n")
+    return (f"            IntVector f{j} = ((IntVector) ShortVector.fromMemorySegment(S, w, w{j} + wi, LE)\n"
+            f"                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)\n"
+            f"                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)\n"
+            f"                    .reinterpretAsInts();\n"
+            f"            FloatVector v{j} = f{j}.lanewise(VectorOperators.OR, 0x7F80_0000,\n"
+            f"                    f{j}.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();\n")
 out = header
 for n, load, scalar, b in [("F32", f32, "f32At", 4), ("Bf16", bf16, "bf16At", 2), ("F16", f16, "f16At", 2)]:
     loads = "".join(load(j) for j in range(4)).rstrip("\n")

@@ -35,8 +35,11 @@ import jdk.incubator.vector.VectorOperators;
  * Callers repeat a row or token offset to fill a block at the edges and ignore the duplicate sums.
  */
 final class MatmulKernels {
-    /** 2^112, see {@link VectorLoads#f16}. */
+    /** See {@link VectorLoads#f16}. */
     private static final float F16_REBIAS = 0x1p112f;
+    private static final int F16_SIGN_EXPONENT_SIGNIFICAND = 0x8FFF_E000;
+    /** Bits of 2^16: a widened magnitude this large came from an F16 infinity or NaN. */
+    private static final int F16_OVERFLOW_BITS = 0x4780_0000;
 
     private MatmulKernels() {
     }
@@ -271,38 +274,30 @@ final class MatmulKernels {
         for (int i = 0; i < vectorEnd; i += L) {
             FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
             long wi = 2L * i;
-            IntVector h0 = (IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m0 = h0.and(0x7FFF);
-            IntVector e0 = m0.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v0 = e0.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e0.or(0x7F80_0000), m0.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m0.compare(VectorOperators.GT, 0x7C00))
-                    .or(h0.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-            IntVector h1 = (IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m1 = h1.and(0x7FFF);
-            IntVector e1 = m1.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v1 = e1.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e1.or(0x7F80_0000), m1.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m1.compare(VectorOperators.GT, 0x7C00))
-                    .or(h1.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-            IntVector h2 = (IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m2 = h2.and(0x7FFF);
-            IntVector e2 = m2.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v2 = e2.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e2.or(0x7F80_0000), m2.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m2.compare(VectorOperators.GT, 0x7C00))
-                    .or(h2.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-            IntVector h3 = (IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m3 = h3.and(0x7FFF);
-            IntVector e3 = m3.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v3 = e3.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e3.or(0x7F80_0000), m3.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m3.compare(VectorOperators.GT, 0x7C00))
-                    .or(h3.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+            IntVector f0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v0 = f0.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f0.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f1 = ((IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v1 = f1.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f1.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f2 = ((IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v2 = f2.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f2.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f3 = ((IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v3 = f3.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f3.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
             a0 = v0.fma(xv, a0);
             a1 = v1.fma(xv, a1);
             a2 = v2.fma(xv, a2);
@@ -335,38 +330,30 @@ final class MatmulKernels {
         FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
         for (int i = 0; i < vectorEnd; i += L) {
             long wi = 2L * i;
-            IntVector h0 = (IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m0 = h0.and(0x7FFF);
-            IntVector e0 = m0.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v0 = e0.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e0.or(0x7F80_0000), m0.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m0.compare(VectorOperators.GT, 0x7C00))
-                    .or(h0.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-            IntVector h1 = (IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m1 = h1.and(0x7FFF);
-            IntVector e1 = m1.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v1 = e1.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e1.or(0x7F80_0000), m1.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m1.compare(VectorOperators.GT, 0x7C00))
-                    .or(h1.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-            IntVector h2 = (IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m2 = h2.and(0x7FFF);
-            IntVector e2 = m2.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v2 = e2.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e2.or(0x7F80_0000), m2.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m2.compare(VectorOperators.GT, 0x7C00))
-                    .or(h2.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-            IntVector h3 = (IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m3 = h3.and(0x7FFF);
-            IntVector e3 = m3.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v3 = e3.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e3.or(0x7F80_0000), m3.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m3.compare(VectorOperators.GT, 0x7C00))
-                    .or(h3.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+            IntVector f0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v0 = f0.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f0.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f1 = ((IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v1 = f1.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f1.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f2 = ((IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v2 = f2.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f2.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f3 = ((IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v3 = f3.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f3.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
             long xi = 4L * i;
             FloatVector xv = FloatVector.fromMemorySegment(F, x, x0 + xi, LE);
             a00 = v0.fma(xv, a00);
