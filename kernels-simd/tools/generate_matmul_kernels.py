@@ -50,12 +50,37 @@ final class MatmulKernels {
 template = '''
     static void rows4{N}(MemorySegment x, long xr, MemorySegment w, long w0, long w1, long w2, long w3, int k,
                           float[] sums) {
-        int vectorEnd = k - k % L;
+        // Two vectors per row per step: eight independent FMA chains, and each row's cache line is consumed whole.
+        int pairEnd = k - k % (2 * L);
         FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
-        for (int i = 0; i < vectorEnd; i += L) {
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int i = 0;
+        for (; i < pairEnd; i += 2 * L) {
+            {
+                FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
+                long wi = {B}L * i;
+{LOADS}
+                a0 = v0.fma(xv, a0);
+                a1 = v1.fma(xv, a1);
+                a2 = v2.fma(xv, a2);
+                a3 = v3.fma(xv, a3);
+            }
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * (i + L), LE);
+            long wi = {B}L * (i + L);
+{LOADS}
+            b0 = v0.fma(xv, b0);
+            b1 = v1.fma(xv, b1);
+            b2 = v2.fma(xv, b2);
+            b3 = v3.fma(xv, b3);
+        }
+        int vectorEnd = k - k % L;
+        for (; i < vectorEnd; i += L) {
             FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
             long wi = {B}L * i;
 {LOADS}
@@ -64,11 +89,11 @@ template = '''
             a2 = v2.fma(xv, a2);
             a3 = v3.fma(xv, a3);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD);
-        float s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD);
-        float s3 = a3.reduceLanes(VectorOperators.ADD);
-        for (int i = vectorEnd; i < k; i++) {
+        float s0 = a0.add(b0).reduceLanes(VectorOperators.ADD);
+        float s1 = a1.add(b1).reduceLanes(VectorOperators.ADD);
+        float s2 = a2.add(b2).reduceLanes(VectorOperators.ADD);
+        float s3 = a3.add(b3).reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
             float xs = x.get(FLOAT, xr + 4L * i);
             long wi = {B}L * i;
             s0 += xs * {SCALAR}(w, w0 + wi);

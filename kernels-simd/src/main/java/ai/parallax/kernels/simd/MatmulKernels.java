@@ -46,12 +46,43 @@ final class MatmulKernels {
 
     static void rows4F32(MemorySegment x, long xr, MemorySegment w, long w0, long w1, long w2, long w3, int k,
                           float[] sums) {
-        int vectorEnd = k - k % L;
+        // Two vectors per row per step: eight independent FMA chains, and each row's cache line is consumed whole.
+        int pairEnd = k - k % (2 * L);
         FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
-        for (int i = 0; i < vectorEnd; i += L) {
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int i = 0;
+        for (; i < pairEnd; i += 2 * L) {
+            {
+                FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
+                long wi = 4L * i;
+            FloatVector v0 = FloatVector.fromMemorySegment(F, w, w0 + wi, LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, w, w1 + wi, LE);
+            FloatVector v2 = FloatVector.fromMemorySegment(F, w, w2 + wi, LE);
+            FloatVector v3 = FloatVector.fromMemorySegment(F, w, w3 + wi, LE);
+                a0 = v0.fma(xv, a0);
+                a1 = v1.fma(xv, a1);
+                a2 = v2.fma(xv, a2);
+                a3 = v3.fma(xv, a3);
+            }
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * (i + L), LE);
+            long wi = 4L * (i + L);
+            FloatVector v0 = FloatVector.fromMemorySegment(F, w, w0 + wi, LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, w, w1 + wi, LE);
+            FloatVector v2 = FloatVector.fromMemorySegment(F, w, w2 + wi, LE);
+            FloatVector v3 = FloatVector.fromMemorySegment(F, w, w3 + wi, LE);
+            b0 = v0.fma(xv, b0);
+            b1 = v1.fma(xv, b1);
+            b2 = v2.fma(xv, b2);
+            b3 = v3.fma(xv, b3);
+        }
+        int vectorEnd = k - k % L;
+        for (; i < vectorEnd; i += L) {
             FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
             long wi = 4L * i;
             FloatVector v0 = FloatVector.fromMemorySegment(F, w, w0 + wi, LE);
@@ -63,11 +94,11 @@ final class MatmulKernels {
             a2 = v2.fma(xv, a2);
             a3 = v3.fma(xv, a3);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD);
-        float s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD);
-        float s3 = a3.reduceLanes(VectorOperators.ADD);
-        for (int i = vectorEnd; i < k; i++) {
+        float s0 = a0.add(b0).reduceLanes(VectorOperators.ADD);
+        float s1 = a1.add(b1).reduceLanes(VectorOperators.ADD);
+        float s2 = a2.add(b2).reduceLanes(VectorOperators.ADD);
+        float s3 = a3.add(b3).reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
             float xs = x.get(FLOAT, xr + 4L * i);
             long wi = 4L * i;
             s0 += xs * f32At(w, w0 + wi);
@@ -148,12 +179,59 @@ final class MatmulKernels {
 
     static void rows4Bf16(MemorySegment x, long xr, MemorySegment w, long w0, long w1, long w2, long w3, int k,
                           float[] sums) {
-        int vectorEnd = k - k % L;
+        // Two vectors per row per step: eight independent FMA chains, and each row's cache line is consumed whole.
+        int pairEnd = k - k % (2 * L);
         FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
-        for (int i = 0; i < vectorEnd; i += L) {
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int i = 0;
+        for (; i < pairEnd; i += 2 * L) {
+            {
+                FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
+                long wi = 2L * i;
+            FloatVector v0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v1 = ((IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v2 = ((IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v3 = ((IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+                a0 = v0.fma(xv, a0);
+                a1 = v1.fma(xv, a1);
+                a2 = v2.fma(xv, a2);
+                a3 = v3.fma(xv, a3);
+            }
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * (i + L), LE);
+            long wi = 2L * (i + L);
+            FloatVector v0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v1 = ((IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v2 = ((IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v3 = ((IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            b0 = v0.fma(xv, b0);
+            b1 = v1.fma(xv, b1);
+            b2 = v2.fma(xv, b2);
+            b3 = v3.fma(xv, b3);
+        }
+        int vectorEnd = k - k % L;
+        for (; i < vectorEnd; i += L) {
             FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
             long wi = 2L * i;
             FloatVector v0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
@@ -173,11 +251,11 @@ final class MatmulKernels {
             a2 = v2.fma(xv, a2);
             a3 = v3.fma(xv, a3);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD);
-        float s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD);
-        float s3 = a3.reduceLanes(VectorOperators.ADD);
-        for (int i = vectorEnd; i < k; i++) {
+        float s0 = a0.add(b0).reduceLanes(VectorOperators.ADD);
+        float s1 = a1.add(b1).reduceLanes(VectorOperators.ADD);
+        float s2 = a2.add(b2).reduceLanes(VectorOperators.ADD);
+        float s3 = a3.add(b3).reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
             float xs = x.get(FLOAT, xr + 4L * i);
             long wi = 2L * i;
             s0 += xs * bf16At(w, w0 + wi);
@@ -266,12 +344,83 @@ final class MatmulKernels {
 
     static void rows4F16(MemorySegment x, long xr, MemorySegment w, long w0, long w1, long w2, long w3, int k,
                           float[] sums) {
-        int vectorEnd = k - k % L;
+        // Two vectors per row per step: eight independent FMA chains, and each row's cache line is consumed whole.
+        int pairEnd = k - k % (2 * L);
         FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
-        for (int i = 0; i < vectorEnd; i += L) {
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int i = 0;
+        for (; i < pairEnd; i += 2 * L) {
+            {
+                FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
+                long wi = 2L * i;
+            IntVector f0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v0 = f0.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f0.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f1 = ((IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v1 = f1.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f1.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f2 = ((IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v2 = f2.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f2.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f3 = ((IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v3 = f3.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f3.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+                a0 = v0.fma(xv, a0);
+                a1 = v1.fma(xv, a1);
+                a2 = v2.fma(xv, a2);
+                a3 = v3.fma(xv, a3);
+            }
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * (i + L), LE);
+            long wi = 2L * (i + L);
+            IntVector f0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v0 = f0.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f0.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f1 = ((IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v1 = f1.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f1.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f2 = ((IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v2 = f2.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f2.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f3 = ((IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v3 = f3.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f3.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            b0 = v0.fma(xv, b0);
+            b1 = v1.fma(xv, b1);
+            b2 = v2.fma(xv, b2);
+            b3 = v3.fma(xv, b3);
+        }
+        int vectorEnd = k - k % L;
+        for (; i < vectorEnd; i += L) {
             FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
             long wi = 2L * i;
             IntVector f0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
@@ -303,11 +452,11 @@ final class MatmulKernels {
             a2 = v2.fma(xv, a2);
             a3 = v3.fma(xv, a3);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD);
-        float s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD);
-        float s3 = a3.reduceLanes(VectorOperators.ADD);
-        for (int i = vectorEnd; i < k; i++) {
+        float s0 = a0.add(b0).reduceLanes(VectorOperators.ADD);
+        float s1 = a1.add(b1).reduceLanes(VectorOperators.ADD);
+        float s2 = a2.add(b2).reduceLanes(VectorOperators.ADD);
+        float s3 = a3.add(b3).reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
             float xs = x.get(FLOAT, xr + 4L * i);
             long wi = 2L * i;
             s0 += xs * f16At(w, w0 + wi);
