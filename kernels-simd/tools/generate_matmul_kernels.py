@@ -31,6 +31,8 @@ import jdk.incubator.vector.VectorOperators;
  * <ul>
  *   <li>{@code rows4*}: one token against four weight rows, {@code sums[0..3]}. The four rows are independent
  *       accumulators, which hides the FMA latency, and each x vector is loaded once for four rows.</li>
+ *   <li>{@code rows8*}: one token against eight consecutive weight rows, {@code sums[0..7]}: the matrix x vector
+ *       kernel, where x loads compete with the weight stream for the core's load slots.</li>
  *   <li>{@code tile4x4*}: four tokens against four weight rows, {@code sums[4·token + row]}: each weight vector is
  *       loaded (and converted) once per four tokens and each x vector once per four rows, 16 FMAs per 8 loads.</li>
  * </ul>
@@ -44,6 +46,54 @@ final class MatmulKernels {
     private static final int F16_OVERFLOW_BITS = 0x4780_0000;
 
     private MatmulKernels() {
+    }
+'''
+
+rows8 = '''
+    static void rows8{N}(MemorySegment x, long xr, MemorySegment w, long w0, long rowBytes, int k, float[] sums) {
+        int vectorEnd = k - k % L;
+        long w1 = w0 + rowBytes;
+        long w2 = w1 + rowBytes;
+        long w3 = w2 + rowBytes;
+        long w4 = w3 + rowBytes;
+        long w5 = w4 + rowBytes;
+        long w6 = w5 + rowBytes;
+        long w7 = w6 + rowBytes;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector a4 = a0;
+        FloatVector a5 = a0;
+        FloatVector a6 = a0;
+        FloatVector a7 = a0;
+        for (int i = 0; i < vectorEnd; i += L) {
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
+            long wi = {B}L * i;
+{LOADS8}
+            a0 = v0.fma(xv, a0);
+            a1 = v1.fma(xv, a1);
+            a2 = v2.fma(xv, a2);
+            a3 = v3.fma(xv, a3);
+            a4 = v4.fma(xv, a4);
+            a5 = v5.fma(xv, a5);
+            a6 = v6.fma(xv, a6);
+            a7 = v7.fma(xv, a7);
+        }
+        sums[0] = a0.reduceLanes(VectorOperators.ADD);
+        sums[1] = a1.reduceLanes(VectorOperators.ADD);
+        sums[2] = a2.reduceLanes(VectorOperators.ADD);
+        sums[3] = a3.reduceLanes(VectorOperators.ADD);
+        sums[4] = a4.reduceLanes(VectorOperators.ADD);
+        sums[5] = a5.reduceLanes(VectorOperators.ADD);
+        sums[6] = a6.reduceLanes(VectorOperators.ADD);
+        sums[7] = a7.reduceLanes(VectorOperators.ADD);
+        for (int i = vectorEnd; i < k; i++) {
+            float xs = x.get(FLOAT, xr + 4L * i);
+            long wi = {B}L * i;
+            tailRow(sums, 0, xs, {SCALAR}(w, w0 + wi), {SCALAR}(w, w1 + wi), {SCALAR}(w, w2 + wi), {SCALAR}(w, w3 + wi));
+            tailRow(sums, 4, xs, {SCALAR}(w, w4 + wi), {SCALAR}(w, w5 + wi), {SCALAR}(w, w6 + wi), {SCALAR}(w, w7 + wi));
+        }
     }
 '''
 
@@ -209,5 +259,7 @@ out = header
 for n, load, scalar, b in [("F32", f32, "f32At", 4), ("Bf16", bf16, "bf16At", 2), ("F16", f16, "f16At", 2)]:
     loads = "".join(load(j) for j in range(4)).rstrip("\n")
     out += template.replace("{N}", n).replace("{LOADS}", loads).replace("{SCALAR}", scalar).replace("{B}", str(b))
+    loads8 = "".join(load(j) for j in range(8)).rstrip("\n")
+    out += rows8.replace("{N}", n).replace("{LOADS8}", loads8).replace("{SCALAR}", scalar).replace("{B}", str(b))
 out += footer
 open(__import__("os").path.join(__import__("os").path.dirname(__file__), "../src/main/java/ai/parallax/kernels/simd/MatmulKernels.java"), "w").write(out)
