@@ -1,5 +1,8 @@
 package ai.parallax.kernels.simd.bench;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -23,6 +26,7 @@ public final class KernelBenchmarks {
     }
 
     public static void main(String[] args) throws RunnerException {
+        String loadBefore = loadAverage();
         Collection<RunResult> ceilings = new Runner(options()
                 .include(MemoryBenchmark.class.getName() + ".*")
                 .build()).run();
@@ -86,6 +90,8 @@ public final class KernelBenchmarks {
         rows.forEach(System.out::println);
         System.out.println("Ceilings are this machine's measured 2-thread read bandwidth and FMA peak; on a shared"
                 + " machine every number is noisy.");
+        System.out.println("Load average before: " + loadBefore + "; after: " + loadAverage() + " ("
+                + Runtime.getRuntime().availableProcessors() + " processors)");
     }
 
     private static ChainedOptionsBuilder options() {
@@ -97,6 +103,16 @@ public final class KernelBenchmarks {
                 .measurementTime(TimeValue.seconds(1))
                 .jvmArgsAppend(JVM_ARGS)
                 .shouldFailOnError(true);
+    }
+
+    /** The 1, 5 and 15 minute load averages (Linux), to judge how much other work disturbed the numbers. */
+    private static String loadAverage() {
+        try {
+            String[] fields = Files.readString(Path.of("/proc/loadavg")).split(" ");
+            return fields[0] + " " + fields[1] + " " + fields[2];
+        } catch (IOException | RuntimeException e) {
+            return "unknown";
+        }
     }
 
     private static long[] dims(String shape) {
