@@ -47,6 +47,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiPredicate;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 
@@ -106,7 +107,9 @@ public final class P2pNode implements AutoCloseable {
     private final Map<PeerId, P2pConnection> connections = new ConcurrentHashMap<>();
     private final List<Consumer<P2pConnection>> connectionListeners = new CopyOnWriteArrayList<>();
     private volatile List<Multiaddr> listenAddrs = List.of();
+    private volatile BiPredicate<PeerId, String> inboundFilter = (peer, protocol) -> true;
     private Channel server;
+    private volatile boolean closed;
 
     public P2pNode(IdentityKeyPair identity, Options options) {
         this.identity = identity;
@@ -147,6 +150,14 @@ public final class P2pNode implements AutoCloseable {
     /** Serves {@code protocol} on inbound streams, with a fresh handler per stream. */
     public void handle(String protocol, Supplier<StreamHandler> handler) {
         handlers.put(protocol, handler);
+    }
+
+    /**
+     * Decides, per peer and protocol, whether an inbound stream may be opened; a refused proposal is answered
+     * {@code na}, exactly as for a protocol we do not speak. The default allows everything.
+     */
+    public void inboundFilter(BiPredicate<PeerId, String> filter) {
+        this.inboundFilter = filter;
     }
 
     /** Called for every connection once it is secured and multiplexed, dialed or accepted. */
@@ -230,8 +241,29 @@ public final class P2pNode implements AutoCloseable {
         return rtt;
     }
 
+    /**
+     * Dials {@code address} and keeps redialing it with {@code backoff} whenever the dial fails or the connection
+     * drops; {@code onConnected} sees every new connection.
+     */
+    public Reconnector keepConnected(Multiaddr address, Backoff backoff, Consumer<P2pConnection> onConnected) {
+        Reconnector r = new Reconnector(this, address, backoff, onConnected);
+        r.dial();
+        return r;
+    }
+
+    boolean isClosed() {
+        return closed;
+    }
+
+    void schedule(Runnable task, long delay, TimeUnit unit) {
+        if (!closed) {
+            group.schedule(task, delay, unit);
+        }
+    }
+
     @Override
     public void close() {
+        closed = true;
         for (P2pConnection c : connections.values()) {
             c.close();
         }
@@ -305,7 +337,14 @@ public final class P2pNode implements AutoCloseable {
     private void acceptStream(YamuxStream stream) {
         StreamNegotiation.respond(stream, protocol -> {
             Supplier<StreamHandler> h = handlers.get(protocol);
-            return h == null ? null : h.get();
+            if (h == null) {
+                return null;
+            }
+            if (!inboundFilter.test(stream.remotePeer(), protocol)) {
+                LOG.log(System.Logger.Level.WARNING, "refused {0} from peer {1}: not admitted", protocol, stream.remotePeer());
+                return null;
+            }
+            return h.get();
         });
     }
 

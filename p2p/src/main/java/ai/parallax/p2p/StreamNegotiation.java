@@ -20,13 +20,14 @@ final class StreamNegotiation implements StreamHandler {
     private final Function<String, StreamHandler> handlers;
     private final CompletableFuture<P2pStream> result;
     private ByteBuf buffer;
+    private StreamHandler chosen;
 
     private StreamNegotiation(YamuxStream stream, List<String> proposals, Function<String, StreamHandler> handlers,
                               CompletableFuture<P2pStream> result) {
         ByteBufAllocator alloc = ByteBufAllocator.DEFAULT;
         this.negotiator = proposals != null
                 ? MultistreamNegotiator.initiator(proposals, alloc, stream::write)
-                : MultistreamNegotiator.responder(p -> handlers.apply(p) != null, alloc, stream::write);
+                : MultistreamNegotiator.responder(p -> (chosen = handlers.apply(p)) != null, alloc, stream::write);
         this.handlers = handlers;
         this.result = result;
     }
@@ -69,7 +70,8 @@ final class StreamNegotiation implements StreamHandler {
         if (protocol == null) {
             return;
         }
-        StreamHandler next = handlers.apply(protocol);
+        // the responder created its handler while deciding to accept; the initiator's was given up front
+        StreamHandler next = chosen != null ? chosen : handlers.apply(protocol);
         stream.protocol(protocol);
         stream.handler(next);
         ByteBuf rest = buffer;
