@@ -319,7 +319,11 @@ public final class ClusterScheduler implements AutoCloseable {
         Allocation.Pipeline pipeline = allocation.pipelines().getFirst();
         List<Allocation.Stage> stages = pipeline.stages();
         Map<PeerId, CompletableFuture<AssignmentReply>> replies = new LinkedHashMap<>();
-        for (Member m : members.values()) {
+        // Stages load last to first, each after the next one is ready: a stage links to its successor as it loads,
+        // and the successor only accepts the link once it knows its predecessor.
+        List<Member> order = new ArrayList<>(members.values());
+        order.sort(java.util.Comparator.comparingInt(m -> -pipeline.nodeIds().indexOf(m.peer.toString())));
+        for (Member m : order) {
             int index = pipeline.nodeIds().indexOf(m.peer.toString());
             Assignment a;
             if (index < 0) {
@@ -334,7 +338,15 @@ public final class ClusterScheduler implements AutoCloseable {
                         next);
                 m.state = "loading";
             }
-            replies.put(m.peer, assign(m.peer, a));
+            CompletableFuture<AssignmentReply> reply = assign(m.peer, a);
+            if (index >= 0) {
+                try {
+                    reply.get(10, TimeUnit.MINUTES);
+                } catch (Exception ignored) {
+                    // reported with the others below
+                }
+            }
+            replies.put(m.peer, reply);
         }
         List<String> failures = new ArrayList<>();
         for (Map.Entry<PeerId, CompletableFuture<AssignmentReply>> r : replies.entrySet()) {
