@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.helidon.http.HeaderNames;
+import io.helidon.http.HttpException;
 import io.helidon.http.Status;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.http.ServerRequest;
@@ -112,11 +113,21 @@ public final class ClusterStatusApi {
         send(res, status, Map.of("error", Map.of("message", message, "type", type)));
     }
 
-    /** Registers the error mapping for refusals thrown by {@link #require()} outside {@link #setup}. */
+    /**
+     * Registers the error mappings: refusals thrown by {@link #require()} outside {@link #setup}, and Helidon's own
+     * HTTP exceptions (a path no route or file matches), which would otherwise reach the API's catch-all handler
+     * and answer 500.
+     */
     public static void registerErrors(HttpRouting.Builder routing) {
         routing.error(ClusterView.SetupRefusedException.class, (req, res, e) -> {
             if (!res.isSent()) {
                 sendError(res, e.status(), e.getMessage());
+            }
+        });
+        routing.error(HttpException.class, (req, res, e) -> {
+            if (!res.isSent()) {
+                int status = e.status().code();
+                sendError(res, status, status == 404 ? "nothing at " + req.path().path() : e.getMessage());
             }
         });
     }

@@ -16,6 +16,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * The dashboard's view of {@code parallax serve} on one machine: one node that holds every layer, in one pipeline.
@@ -25,7 +27,11 @@ import java.util.function.Supplier;
  */
 public final class SingleNodeClusterView implements ClusterView {
     static final String NODE_ID = "local";
-    private static final long SAMPLE_MILLIS = 1000;
+    private static final Logger LOG = Logger.getLogger(SingleNodeClusterView.class.getName());
+    /** The engine is looked at this often, to tell busy time from idle time. */
+    private static final long TICK_MILLIS = 100;
+    /** Ticks per published sample (one a second). */
+    private static final int TICKS_PER_SAMPLE = 10;
     private static final int HISTORY_SAMPLES = 300;
     private static final int MAX_EVENTS = 200;
 
@@ -45,6 +51,10 @@ public final class SingleNodeClusterView implements ClusterView {
     private boolean announcedReady;
     private EngineStats previousStats;
     private long previousNanos;
+    private EngineStats tickStats;
+    private long tickNanos;
+    private long busyNanos;
+    private int ticks;
     private ClusterStatus.NodeMetrics latest;
 
     /**
@@ -68,7 +78,7 @@ public final class SingleNodeClusterView implements ClusterView {
             t.setDaemon(true);
             return t;
         });
-        sampler.scheduleAtFixedRate(this::sample, SAMPLE_MILLIS, SAMPLE_MILLIS, TimeUnit.MILLISECONDS);
+        sampler.scheduleAtFixedRate(this::tick, TICK_MILLIS, TICK_MILLIS, TimeUnit.MILLISECONDS);
     }
 
     /** Weight loading progress, to pass as the model loader's {@code LoadProgress}. */
@@ -103,11 +113,18 @@ public final class SingleNodeClusterView implements ClusterView {
         }
         int layers = modelInfo.numLayers();
         String nodeState = failure != null ? "failed" : model == null ? "loading" : "ready";
-        ClusterStatus.NodeMetrics metrics;
+        ClusterStatus.NodeMetrics rates;
         synchronized (this) {
-            metrics = latest != null ? latest : new ClusterStatus.NodeMetrics(null, null, residentBytes(), 0, 0, 0, 0,
-                    0, 0);
+            rates = latest;
         }
+        // Counts are read now; rates come from the last one-second sample.
+        EngineStats now = model != null ? model.engine().stats() : null;
+        ClusterStatus.NodeMetrics metrics = new ClusterStatus.NodeMetrics(
+                rates != null ? rates.tokensPerSecond() : null, rates != null ? rates.stepLatencyMs() : null,
+                rates != null ? rates.memoryUsedBytes() : residentBytes(),
+                now != null ? now.kvBlocksUsed() : 0, now != null ? now.kvBlocksTotal() : 0,
+                now != null ? now.running() : 0, now != null ? now.waiting() : 0,
+                now != null ? now.generatedTokens() : 0, now != null ? now.steps() : 0);
         ClusterStatus.Node node = new ClusterStatus.Node(NODE_ID, hostName, "scheduler+worker", nodeState,
                 hardware(), new ClusterStatus.LayerSpan(0, layers, layers), 0, model != null ? 1 : loadProgress,
                 metrics, List.of());
@@ -191,40 +208,64 @@ public final class SingleNodeClusterView implements ClusterView {
         }
     }
 
-    /** Takes one sample: figures over the last interval from the engine's counters. */
-    private void sample() {
+    /**
+     * Looks at the engine: adds the time since the last tick to the busy time when a step ran in between or a
+     * sequence is running, and publishes a sample every {@link #TICKS_PER_SAMPLE} ticks. The engine counts steps
+     * but does not time them, so busy time over steps is the mean step latency.
+     */
+    private void tick() {
+        try {
+            sampleEngine();
+        } catch (RuntimeException e) {
+            // A scheduled task that throws is never run again; log it and keep sampling.
+            LOG.log(Level.WARNING, "dashboard sampling failed", e);
+        }
+    }
+
+    private void sampleEngine() {
         ServedModel model = served.get();
         long now = System.nanoTime();
-        long rss = residentBytes();
         if (model == null) {
-            synchronized (this) {
-                append(new NodeSample(System.currentTimeMillis(), NODE_ID, null, null, rss, 0));
+            if (++ticks % TICKS_PER_SAMPLE == 0) {
+                synchronized (this) {
+                    append(new NodeSample(System.currentTimeMillis(), NODE_ID, null, null, residentBytes(), 0));
+                }
             }
             return;
         }
         EngineStats stats = model.engine().stats();
         synchronized (this) {
-            Double tokensPerSecond = null;
-            Double stepMs = null;
-            if (previousStats != null) {
-                double seconds = (now - previousNanos) / 1e9;
-                long tokens = stats.generatedTokens() - previousStats.generatedTokens();
-                long steps = stats.steps() - previousStats.steps();
-                tokensPerSecond = tokens / seconds;
-                // The engine counts steps, not their time: while it was busy the whole interval, the interval over
-                // the steps is the mean step time. Idle intervals leave the last figure standing.
-                if (steps > 0 && stats.running() > 0 && previousStats.running() > 0) {
-                    stepMs = seconds * 1000 / steps;
-                } else if (latest != null) {
-                    stepMs = latest.stepLatencyMs();
-                }
+            if (tickStats != null && (stats.steps() > tickStats.steps() || stats.running() > 0)) {
+                busyNanos += now - tickNanos;
             }
-            previousStats = stats;
-            previousNanos = now;
+            tickStats = stats;
+            tickNanos = now;
+            if (previousStats == null) {
+                previousStats = stats;
+                previousNanos = now;
+                busyNanos = 0;
+                return;
+            }
+            if (++ticks % TICKS_PER_SAMPLE != 0) {
+                return;
+            }
+            double seconds = (now - previousNanos) / 1e9;
+            long tokens = stats.generatedTokens() - previousStats.generatedTokens();
+            long steps = stats.steps() - previousStats.steps();
+            Double tokensPerSecond = tokens / seconds;
+            // An idle second keeps the last latency: the latest figure known, rather than none.
+            Double stepMs = latest != null ? latest.stepLatencyMs() : null;
+            if (steps > 0) {
+                stepMs = busyNanos / 1e6 / steps;
+            }
+            long rss = residentBytes();
             latest = new ClusterStatus.NodeMetrics(tokensPerSecond, stepMs, rss, stats.kvBlocksUsed(),
                     stats.kvBlocksTotal(), stats.running(), stats.waiting(), stats.generatedTokens(), stats.steps());
             double kv = stats.kvBlocksTotal() == 0 ? 0 : (double) stats.kvBlocksUsed() / stats.kvBlocksTotal();
             append(new NodeSample(System.currentTimeMillis(), NODE_ID, tokensPerSecond, stepMs, rss, kv));
+            previousStats = stats;
+            previousNanos = now;
+            busyNanos = 0;
         }
     }
 

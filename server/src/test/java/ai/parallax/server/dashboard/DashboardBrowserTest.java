@@ -88,7 +88,8 @@ class DashboardBrowserTest {
             assumeTrue(false, "skipped: missing " + String.join(", ", missing));
         }
 
-        Path result = Files.createTempFile("dashboard-e2e", ".json");
+        Path result = Path.of("target", "dashboard-e2e.json").toAbsolutePath();
+        Files.deleteIfExists(result);
         ProcessBuilder pb = new ProcessBuilder("node", JS_DIR.resolve("dashboard-e2e.mjs").toString())
                 .directory(JS_DIR.toFile())
                 .redirectErrorStream(true)

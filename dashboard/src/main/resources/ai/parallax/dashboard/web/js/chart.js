@@ -13,6 +13,12 @@ function cssVar(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
 
+/** Canvas takes no CSS variables: `var(--node-0)` becomes the colour it names. */
+function resolve(color) {
+  const m = /^var\((--[\w-]+)\)$/.exec(color);
+  return m ? cssVar(m[1]) : color;
+}
+
 export class LineChart {
   /** @param format turns a y value into a short label */
   constructor(canvas, format) {
@@ -75,7 +81,7 @@ export class LineChart {
       g.fillText(m === 5 ? 'now' : `-${5 - m} min`, Math.min(Math.max(x(t), left + 16), left + w - 12), top + hgt + 5);
     }
     for (const s of this.series.values()) {
-      g.strokeStyle = s.color;
+      g.strokeStyle = resolve(s.color);
       g.lineWidth = 2;
       g.lineJoin = 'round';
       g.beginPath();
@@ -85,6 +91,24 @@ export class LineChart {
         if (!drawing) { g.moveTo(x(t), y(v)); drawing = true; } else g.lineTo(x(t), y(v));
       }
       g.stroke();
+      // A faint area under each unbroken run of points makes short bursts visible on a five-minute axis.
+      g.globalAlpha = 0.12;
+      g.fillStyle = resolve(s.color);
+      let run = [];
+      const fillRun = () => {
+        if (run.length > 1) {
+          g.beginPath();
+          g.moveTo(x(run[0][0]), y(0));
+          for (const [t, v] of run) g.lineTo(x(t), y(v));
+          g.lineTo(x(run[run.length - 1][0]), y(0));
+          g.closePath();
+          g.fill();
+        }
+        run = [];
+      };
+      for (const p of s.points) { if (p[1] === null || p[1] === undefined) fillRun(); else run.push(p); }
+      fillRun();
+      g.globalAlpha = 1;
     }
   }
 }

@@ -99,8 +99,8 @@ export function chatPage(root) {
   const list = h('ul', { id: 'conversations', 'aria-label': 'Conversations' });
   const messages = h('div', { class: 'messages-inner', id: 'messages', 'aria-live': 'polite' });
   const scroller = h('div', { class: 'messages' }, messages);
-  const input = h('textarea', { id: 'prompt', rows: 1, placeholder: 'Message the model…  (Enter sends, Shift+Enter adds a line)',
-    'aria-label': 'Message' });
+  const input = h('textarea', { id: 'prompt', rows: 1, placeholder: 'Message the model…',
+    title: 'Enter sends, Shift+Enter adds a line, Esc stops the reply', 'aria-label': 'Message' });
   const send = h('button', { class: 'button primary', type: 'submit', id: 'send' }, 'Send');
   const stop = h('button', { class: 'button danger', type: 'button', id: 'stop', hidden: true,
     title: 'Stop the reply (Esc)', onclick: () => requestStop() }, '■ Stop');
