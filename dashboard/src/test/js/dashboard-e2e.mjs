@@ -94,11 +94,18 @@ try {
   await page.click('#new-chat');
   await page.fill('#prompt', stopPrompt);
   await page.keyboard.press('Enter');
-  await page.waitForFunction(() => {
-    const el = document.querySelector('.message.assistant[data-state="streaming"] .content');
-    return el && el.textContent.length > 0;
-  }, null, { timeout: 30000, polling: 'raf' });
-  await page.click('#stop');
+  // Click Stop from inside the page in the frame the first words show: a click from here takes longer than
+  // stories260K needs for a whole reply.
+  await page.evaluate(() => new Promise((resolve, reject) => {
+    const deadline = Date.now() + 30000;
+    const check = () => {
+      const el = document.querySelector('.message.assistant[data-state="streaming"] .content');
+      if (el && el.textContent.length > 0) { document.getElementById('stop').click(); resolve(); }
+      else if (Date.now() > deadline) reject(new Error('no streamed words within 30 s'));
+      else requestAnimationFrame(check);
+    };
+    check();
+  }));
   await page.waitForSelector('.message.assistant:not([data-state="streaming"])', { timeout: 15000 });
   result.stopped = await page.evaluate(() => {
     const view = document.querySelector('.message.assistant');
@@ -140,6 +147,32 @@ try {
   await page.click('.tabs a[data-page="join"]');
   await page.waitForSelector('.layer-bar .seg[data-node]');
   await page.screenshot({ path: join(shots, 'join-phone-dark.png'), fullPage: true });
+
+  // Rendering of rich replies: Markdown, code highlighting, LaTeX, a reasoning block, and model HTML kept as text.
+  result.markdown = await page.evaluate(async () => {
+    const { renderMarkdown, splitThinking } = await import('./js/markdown.js');
+    const html = renderMarkdown('**bold** $e^{i\\pi}+1=0$ costs $5 and $10\n\n```java\nint x = 1;\n```\n\n<img src=x onerror=alert(1)>\n\n![pic](http://example.com/a.png)');
+    return { html, think: splitThinking('<think>plan</think>\n\nanswer') };
+  });
+  await page.setViewportSize({ width: 1280, height: 820 });
+  await page.evaluate(() => {
+    const id = 'rendering-demo';
+    const conversations = JSON.parse(localStorage.getItem('parallax.conversations'));
+    conversations.unshift({ id, title: 'Rendering', created: Date.now(), messages: [
+      { role: 'user', content: 'Show me Euler and a loop.' },
+      { role: 'assistant', state: 'done', reasoning: 'The user wants a formula and some code.',
+        content: '## Euler\n\nThe identity $e^{i\\pi} + 1 = 0$ links five constants:\n\n$$\\sum_{n=0}^{\\infty} \\frac{x^n}{n!} = e^x$$\n\n```python\nfor n in range(3):\n    print(n ** 2)  # squares\n```\n\n- one\n- two',
+        stats: { tokens: 64, tokensPerSecond: 41.5, ttftMs: 87 } },
+    ] });
+    localStorage.setItem('parallax.conversations', JSON.stringify(conversations));
+    localStorage.setItem('parallax.activeConversation', id);
+  });
+  await page.click('#theme');
+  await page.click('.tabs a[data-page="cluster"]');
+  await page.click('.tabs a[data-page="chat"]');
+  await page.waitForSelector('.message.assistant .katex');
+  await page.click('details.think summary');
+  await page.screenshot({ path: join(shots, 'chat-rendering.png') });
   await context.close();
 } catch (e) {
   result.error = String(e.stack || e);

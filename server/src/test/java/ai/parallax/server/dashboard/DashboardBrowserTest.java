@@ -139,6 +139,14 @@ class DashboardBrowserTest {
         assertThat(r.path("clusterAfter").asLong()).isGreaterThan(r.path("clusterBefore").asLong());
         assertThat(r.path("events").toString()).contains("joined", "cluster ready");
 
+        // Replies render Markdown, LaTeX and highlighted code; model HTML and images never reach the DOM as such.
+        String html = r.at("/markdown/html").asText();
+        assertThat(html).contains("<strong>bold</strong>", "class=\"katex\"", "hljs-type", "$5 and $10",
+                "&lt;img src=x onerror=alert(1)&gt;", "[pic]");
+        assertThat(html).doesNotContain("<img");
+        assertThat(r.at("/markdown/think/reasoning").asText()).isEqualTo("plan");
+        assertThat(r.at("/markdown/think/content").asText()).isEqualTo("answer");
+
         // Nothing left the server: every request and socket went to its origin.
         for (JsonNode url : r.path("requests")) {
             assertThat(url.asText()).as("a request to another host").startsWith(base + "/");
@@ -149,7 +157,7 @@ class DashboardBrowserTest {
         assertThat(r.path("websockets")).isNotEmpty();
         assertThat(r.path("failedRequests")).as("failed requests").isEmpty();
         assertThat(r.path("consoleErrors")).as("console errors").isEmpty();
-        for (String shot : List.of("setup", "join", "chat", "chat-stopped", "cluster")) {
+        for (String shot : List.of("setup", "join", "chat", "chat-stopped", "cluster", "chat-rendering")) {
             assertThat(SCREENSHOTS.resolve(shot + ".png")).isNotEmptyFile();
         }
     }
