@@ -10,6 +10,7 @@ import ai.parallax.runtime.engine.LocalStepRunner;
 import ai.parallax.server.api.ApiServer;
 import ai.parallax.server.api.ChatPromptFormatter;
 import ai.parallax.server.api.ServedModel;
+import ai.parallax.server.dashboard.SingleNodeClusterView;
 import ai.parallax.tensors.ops.Ops;
 import java.io.PrintWriter;
 import java.lang.management.ManagementFactory;
@@ -46,20 +47,23 @@ public final class LocalServer implements AutoCloseable {
     public static LocalServer start(Options o, PrintWriter log) {
         ApiServer api = new ApiServer(o.host(), o.port(), o.apiKey()).start();
         LocalServer server = new LocalServer(api);
+        SingleNodeClusterView view = new SingleNodeClusterView(o.model(), null, api::model, api.port());
+        api.cluster(view);
         try {
-            server.load(o, log);
+            server.load(o, log, view::loadProgress);
         } catch (RuntimeException e) {
+            view.failed("loading " + o.model().getFileName() + " failed: " + e.getMessage());
             server.close();
             throw e;
         }
         return server;
     }
 
-    private void load(Options o, PrintWriter log) {
+    private void load(Options o, PrintWriter log, ai.parallax.models.LoadProgress progress) {
         ops = o.threads() == null ? new SimdOps() : new SimdOps(o.threads());
         ModelConfig config = ModelConfig.read(o.model());
         int context = Math.min(o.maxContext(), config.maxPositionEmbeddings());
-        local = LocalModel.open(o.model(), ops, context, null);
+        local = LocalModel.open(o.model(), ops, context, progress);
         long perBlock = KvCache.bytesPerBlock(config.numLayers(), o.blockSize(), config.keyValueWidth());
         long free = freeMemory();
         long bytes = KvCacheSizing.bytes(o.kvCacheMemory(), free);
