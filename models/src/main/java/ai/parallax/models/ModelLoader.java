@@ -2,6 +2,7 @@ package ai.parallax.models;
 
 import ai.parallax.models.config.Fp8Quantization;
 import ai.parallax.models.config.ModelConfig;
+import ai.parallax.models.deepseek.DeepSeekModel;
 import ai.parallax.models.llama.LlamaModel;
 import ai.parallax.models.llama.LlamaVariant;
 import ai.parallax.tensors.ops.Ops;
@@ -34,9 +35,25 @@ public final class ModelLoader {
     private ModelLoader() {
     }
 
+    /** model_type → an architecture with its own forward pass. */
+    private static final Map<String, Architecture> ARCHITECTURES = new LinkedHashMap<>();
+
+    static {
+        ARCHITECTURES.put("deepseek_v3", DeepSeekModel::load);
+    }
+
+    /** Builds the layers of one stage of an architecture from a checkpoint. */
+    @FunctionalInterface
+    private interface Architecture {
+        CausalLanguageModel load(ModelConfig config, WeightLoader weights, LayerRange range, Ops ops,
+                                 int maxPositions);
+    }
+
     /** The model_type values this build can run. */
     public static Set<String> supportedModelTypes() {
-        return Collections.unmodifiableSet(LLAMA_FAMILY.keySet());
+        Set<String> all = new java.util.LinkedHashSet<>(LLAMA_FAMILY.keySet());
+        all.addAll(ARCHITECTURES.keySet());
+        return Collections.unmodifiableSet(all);
     }
 
     /** Loads every layer. */
@@ -62,15 +79,18 @@ public final class ModelLoader {
                                            LoadProgress progress) {
         requireDirectory(dir);
         Function<ModelConfig, LlamaVariant> variant = LLAMA_FAMILY.get(config.modelType());
-        if (variant == null) {
+        Architecture architecture = ARCHITECTURES.get(config.modelType());
+        if (variant == null && architecture == null) {
             throw new ModelException(dir.resolve("config.json") + ": model_type \"" + config.modelType()
-                    + "\" is not supported (supported: " + String.join(", ", LLAMA_FAMILY.keySet()) + ")");
+                    + "\" is not supported (supported: " + String.join(", ", supportedModelTypes()) + ")");
         }
         Fp8Quantization quantization = Fp8Quantization.parse(config, dir.resolve("config.json").toString());
         int positions = Math.min(maxPositions, config.maxPositionEmbeddings());
         WeightLoader weights = new WeightLoader(Checkpoint.open(dir), quantization);
         try {
-            CausalLanguageModel model = LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
+            CausalLanguageModel model = architecture != null
+                    ? architecture.load(config, weights, range, ops, positions)
+                    : LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
             if (progress != null) {
                 weights.prefetch(progress);
             }
@@ -84,7 +104,8 @@ public final class ModelLoader {
     /**
      * The weight memory each decoder layer needs, from the checkpoint's headers alone (nothing is mapped): every
      * tensor named {@code model.layers.N.*}, so every expert of an MoE layer and every FP8 scale counts, whichever
-     * experts a step ends up routing to. This is what placing a layer range on a machine must budget for.
+     * experts a step ends up routing to. This is what placing a layer range on a machine must budget for. DeepSeek
+     * layers also count the absorbed attention matrices they build at load time.
      */
     public static long[] layerWeightBytes(Path dir) {
         ModelConfig config = ModelConfig.read(requireDirectory(dir));
@@ -98,6 +119,12 @@ public final class ModelLoader {
                 int layer = Integer.parseInt(name.substring("model.layers.".length(), end));
                 if (layer < bytes.length) {
                     bytes[layer] += checkpoint.info(name).orElseThrow().byteSize();
+                }
+            }
+            if ("deepseek_v3".equals(config.modelType())) {
+                long extra = DeepSeekModel.extraBytesPerLayer(config);
+                for (int layer = 0; layer < bytes.length; layer++) {
+                    bytes[layer] += extra;
                 }
             }
             return bytes;
