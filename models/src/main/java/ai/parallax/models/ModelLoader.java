@@ -131,6 +131,18 @@ public final class ModelLoader {
         }
     }
 
+    /**
+     * Bytes of one KV block of {@code blockSize} positions over {@code layerCount} layers, as the architecture's
+     * cache really holds it: keys and values per KV head for the Llama family, the compressed latent for DeepSeek.
+     * What sizing a paged pool divides its memory by.
+     */
+    public static long kvCacheBytesPerBlock(ModelConfig config, int layerCount, int blockSize) {
+        if ("deepseek_v3".equals(config.modelType())) {
+            return layerCount * blockSize * DeepSeekModel.kvBytesPerPositionAndLayer(config);
+        }
+        return KvCache.bytesPerBlock(layerCount, blockSize, config.keyValueWidth());
+    }
+
     private static Path requireDirectory(Path dir) {
         if (!Files.isDirectory(dir)) {
             throw new ModelException("model directory " + dir + " does not exist");

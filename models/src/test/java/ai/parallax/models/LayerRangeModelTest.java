@@ -160,6 +160,8 @@ class LayerRangeModelTest {
             assertThat(cache.keys(1).shape()).containsExactly(10, 48);
             assertThat(cache.values(1)).isSameAs(cache.keys(1));
         }
+        // What the server sizes its pool by: 48 floats per position and layer, not 2 × kv heads × head_dim.
+        assertThat(ModelLoader.kvCacheBytesPerBlock(config, 3, 16)).isEqualTo(3L * 16 * 48 * 4);
     }
 
     /**
