@@ -21,6 +21,8 @@ import ai.parallax.tensors.Tensor;
  */
 final class LatentAttentionStep {
     final int count;
+    /** Whether head-major and token-major layouts differ; with one token they are the same bytes. */
+    final boolean transposes;
     final Tensor compressedQuery; // [T, q_lora_rank], null without one
     final Tensor query;           // [T, heads·(nope+R)]
     final Tensor queryByHead;     // [heads·T, nope+R]
@@ -55,6 +57,7 @@ final class LatentAttentionStep {
 
     LatentAttentionStep(ScratchBuffers scratch, DeepSeekConfig ds, int heads, int count) {
         this.count = count;
+        this.transposes = count > 1;
         int l = ds.kvLoraRank();
         int r = ds.ropeHeadDim();
         int qk = ds.queryHeadDim();
@@ -62,7 +65,9 @@ final class LatentAttentionStep {
         int lr = l + r;
         compressedQuery = ds.queryLoraRank() > 0 ? scratch.slot("mla.qa", ds.queryLoraRank()).rows(count) : null;
         query = scratch.slot("mla.q", (long) heads * qk).rows(count);
-        queryByHead = scratch.slot("mla.qHeads", (long) heads * qk).rows(count).reshape((long) heads * count, qk);
+        queryByHead = transposes
+                ? scratch.slot("mla.qHeads", (long) heads * qk).rows(count).reshape((long) heads * count, qk)
+                : query.reshape(heads, qk);
         kv = scratch.slot("mla.kv", lr).rows(count);
         kvElements = kv.reshape((long) count * lr, 1);
         parts = scratch.slot("mla.parts", lr).rows(count).reshape((long) count * lr, 1);
@@ -70,12 +75,19 @@ final class LatentAttentionStep {
         ropeKey = parts.rows((long) count * l, (long) count * r).reshape(count, r);
         cacheRowMatrix = scratch.slot("mla.cacheRows", lr).rows(count);
         cacheRows = cacheRowMatrix.reshape((long) count * lr, 1);
-        absorbedByHead = scratch.slot("mla.absHeads", (long) heads * lr).rows(count).reshape((long) heads * count, lr);
         absorbed = scratch.slot("mla.abs", (long) heads * lr).rows(count);
         attention = scratch.slot("mla.attn", (long) heads * lr).rows(count);
-        attentionByHead = absorbedByHead; // free again once the absorbed queries are transposed back
-        valueByHead = scratch.slot("mla.vHeads", (long) heads * v).rows(count).reshape((long) heads * count, v);
         values = scratch.slot("mla.v", (long) heads * v).rows(count);
+        if (transposes) {
+            absorbedByHead = scratch.slot("mla.absHeads", (long) heads * lr).rows(count)
+                    .reshape((long) heads * count, lr);
+            attentionByHead = absorbedByHead; // free again once the absorbed queries are transposed back
+            valueByHead = scratch.slot("mla.vHeads", (long) heads * v).rows(count).reshape((long) heads * count, v);
+        } else {
+            absorbedByHead = absorbed.reshape(heads, lr);
+            attentionByHead = attention.reshape(heads, lr);
+            valueByHead = values.reshape(heads, v);
+        }
 
         latentElements = latent.reshape((long) count * l, 1);
         ropeKeyElements = ropeKey.reshape((long) count * r, 1);

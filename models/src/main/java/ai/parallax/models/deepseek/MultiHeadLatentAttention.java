@@ -155,12 +155,15 @@ final class MultiHeadLatentAttention {
         ops.scatterRows(s.cacheRowMatrix, cache, batch.slots());
 
         // Absorb W_UK into each head's query: q' = [rope part in rotate-half order, W_UKᵀ q_nope], then rotate.
-        ops.gatherRows(s.queryRowsByToken, s.headMajor, 0, count * heads,
-                s.queryByHead);
+        if (s.transposes) {
+            ops.gatherRows(s.queryRowsByToken, s.headMajor, 0, count * heads, s.queryByHead);
+        }
         for (int h = 0; h < heads; h++) {
             ops.matmul(s.queryHeadRows[h], absorbedQuery[h], null, s.absorbedHeadRows[h]);
         }
-        ops.gatherRows(s.absorbedByHead, s.tokenMajor, 0, count * heads, s.absorbedRowsByToken);
+        if (s.transposes) {
+            ops.gatherRows(s.absorbedByHead, s.tokenMajor, 0, count * heads, s.absorbedRowsByToken);
+        }
         ops.rope(s.absorbed, heads, lr, batch.positions(), rotary.cos(), rotary.sin());
 
         // Every head attends over the same latent rows: multi-query attention of head width R + L, where the
@@ -168,13 +171,15 @@ final class MultiHeadLatentAttention {
         ops.pagedAttention(s.absorbed, cache, cache, batch, heads, 1, lr, scale, s.attention);
 
         // Expand each head's attended latent with W_UV, then project out.
-        ops.gatherRows(s.attentionRowsByToken, s.headMajor, 0, count * heads,
-                s.attentionByHead);
+        if (s.transposes) {
+            ops.gatherRows(s.attentionRowsByToken, s.headMajor, 0, count * heads, s.attentionByHead);
+        }
         for (int h = 0; h < heads; h++) {
             ops.matmul(s.attentionHeadRows[h], absorbedValue[h], null, s.valueHeadRows[h]);
         }
-        ops.gatherRows(s.valueByHead, s.tokenMajor, 0, count * heads,
-                s.valueRowsByToken);
+        if (s.transposes) {
+            ops.gatherRows(s.valueByHead, s.tokenMajor, 0, count * heads, s.valueRowsByToken);
+        }
         ops.matmul(s.values, outputProj, null, projected);
         ops.add(residual, projected);
     }
