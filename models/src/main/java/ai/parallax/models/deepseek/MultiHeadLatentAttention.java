@@ -158,9 +158,7 @@ final class MultiHeadLatentAttention {
         if (s.transposes) {
             ops.gatherRows(s.queryRowsByToken, s.headMajor, 0, count * heads, s.queryByHead);
         }
-        for (int h = 0; h < heads; h++) {
-            ops.matmul(s.queryHeadRows[h], absorbedQuery[h], null, s.absorbedHeadRows[h]);
-        }
+        ops.matmuls(s.queryHeadRows, absorbedQuery, s.absorbedHeadRows);
         if (s.transposes) {
             ops.gatherRows(s.absorbedByHead, s.tokenMajor, 0, count * heads, s.absorbedRowsByToken);
         }
@@ -174,9 +172,7 @@ final class MultiHeadLatentAttention {
         if (s.transposes) {
             ops.gatherRows(s.attentionRowsByToken, s.headMajor, 0, count * heads, s.attentionByHead);
         }
-        for (int h = 0; h < heads; h++) {
-            ops.matmul(s.attentionHeadRows[h], absorbedValue[h], null, s.valueHeadRows[h]);
-        }
+        ops.matmuls(s.attentionHeadRows, absorbedValue, s.valueHeadRows);
         if (s.transposes) {
             ops.gatherRows(s.valueByHead, s.tokenMajor, 0, count * heads, s.valueRowsByToken);
         }
