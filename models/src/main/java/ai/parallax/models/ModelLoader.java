@@ -40,6 +40,7 @@ public final class ModelLoader {
 
     static {
         ARCHITECTURES.put("deepseek_v3", DeepSeekModel::load);
+        ARCHITECTURES.put("kimi_k2", DeepSeekModel::load);
     }
 
     /** Builds the layers of one stage of an architecture from a checkpoint. */
@@ -121,7 +122,7 @@ public final class ModelLoader {
                     bytes[layer] += checkpoint.info(name).orElseThrow().byteSize();
                 }
             }
-            if ("deepseek_v3".equals(config.modelType())) {
+            if (DeepSeekModel.MODEL_TYPES.contains(config.modelType())) {
                 long extra = DeepSeekModel.extraBytesPerLayer(config);
                 for (int layer = 0; layer < bytes.length; layer++) {
                     bytes[layer] += extra;
@@ -137,7 +138,7 @@ public final class ModelLoader {
      * What sizing a paged pool divides its memory by.
      */
     public static long kvCacheBytesPerBlock(ModelConfig config, int layerCount, int blockSize) {
-        if ("deepseek_v3".equals(config.modelType())) {
+        if (DeepSeekModel.MODEL_TYPES.contains(config.modelType())) {
             return layerCount * blockSize * DeepSeekModel.kvBytesPerPositionAndLayer(config);
         }
         return KvCache.bytesPerBlock(layerCount, blockSize, config.keyValueWidth());

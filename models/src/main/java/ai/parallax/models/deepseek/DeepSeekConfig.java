@@ -5,12 +5,14 @@ import ai.parallax.models.config.ModelConfig;
 import com.fasterxml.jackson.databind.JsonNode;
 
 /**
- * The fields of a DeepSeek-V3 / Kimi-K2 {@code config.json} ({@code model_type: deepseek_v3}) beyond the common ones
- * of {@link ModelConfig}, defaulted as transformers' {@code DeepseekV3Config} defaults them. Every value this engine
- * does not implement is refused by name at parse time: a DeepSeek-V2 softmax router read as V3's sigmoid router
- * would give plausible-looking garbage.
+ * The fields of a DeepSeek-V3 / Kimi-K2 {@code config.json} ({@code model_type: deepseek_v3}, or {@code kimi_k2},
+ * which Kimi-K2 sets to tell engines apart while reusing the architecture) beyond the common ones of
+ * {@link ModelConfig}. The attention shapes and expert counts are required; the routing and layout flags default as
+ * transformers' {@code DeepseekV3Config} defaults them. Every value this engine does not implement is refused by
+ * name at parse time: a DeepSeek-V2 softmax router read as V3's sigmoid router would give plausible-looking garbage.
  *
- * @param queryLoraRank        {@code q_lora_rank}: width of the compressed query, 0 when null (one {@code q_proj})
+ * @param queryLoraRank        {@code q_lora_rank}: width of the compressed query, 0 when null (one {@code q_proj});
+ *                             1536 when absent
  * @param kvLoraRank           {@code kv_lora_rank}: width of the compressed key/value latent that the cache keeps
  * @param nopeHeadDim          {@code qk_nope_head_dim}: the part of each query/key head without rotary
  * @param ropeHeadDim          {@code qk_rope_head_dim}: the rotary part, one key shared by all heads
@@ -46,8 +48,10 @@ public record DeepSeekConfig(int queryLoraRank, int kvLoraRank, int nopeHeadDim,
             throw new ModelException(source + ": moe_layer_freq " + json.get("moe_layer_freq")
                     + " is not supported (supported: 1, every layer from first_k_dense_replace on is MoE)");
         }
-        int qLora = 0;
-        if (json.hasNonNull("q_lora_rank")) {
+        int qLora = 0; // null: one q_proj
+        if (!json.has("q_lora_rank")) {
+            qLora = 1536;
+        } else if (!json.get("q_lora_rank").isNull()) {
             qLora = positive(json, "q_lora_rank", source);
         }
         int rope = positive(json, "qk_rope_head_dim", source);
@@ -56,8 +60,8 @@ public record DeepSeekConfig(int queryLoraRank, int kvLoraRank, int nopeHeadDim,
         }
         int experts = positive(json, "n_routed_experts", source);
         int perToken = positive(json, "num_experts_per_tok", source);
-        int groups = json.hasNonNull("n_group") ? positive(json, "n_group", source) : 1;
-        int groupsPerToken = json.hasNonNull("topk_group") ? positive(json, "topk_group", source) : 1;
+        int groups = json.hasNonNull("n_group") ? positive(json, "n_group", source) : 8;
+        int groupsPerToken = json.hasNonNull("topk_group") ? positive(json, "topk_group", source) : 4;
         if (experts % groups != 0) {
             throw new ModelException(source + ": n_routed_experts " + experts + " is not divisible by n_group "
                     + groups);
@@ -70,11 +74,11 @@ public record DeepSeekConfig(int queryLoraRank, int kvLoraRank, int nopeHeadDim,
                     + groupsPerToken * (experts / groups) + " experts of the topk_group " + groupsPerToken
                     + " groups a token may use");
         }
-        int shared = json.path("n_shared_experts").asInt(0);
+        int shared = json.path("n_shared_experts").asInt(1);
         if (shared < 0) {
             throw new ModelException(source + ": n_shared_experts must not be negative, got " + shared);
         }
-        int firstDense = json.path("first_k_dense_replace").asInt(0);
+        int firstDense = json.path("first_k_dense_replace").asInt(3);
         if (firstDense < 0) {
             throw new ModelException(source + ": first_k_dense_replace must not be negative, got " + firstDense);
         }
@@ -82,7 +86,7 @@ public record DeepSeekConfig(int queryLoraRank, int kvLoraRank, int nopeHeadDim,
                 positive(json, "qk_nope_head_dim", source), rope, positive(json, "v_head_dim", source),
                 json.path("rope_interleave").asBoolean(true), experts, shared, perToken,
                 positive(json, "moe_intermediate_size", source), groups, groupsPerToken,
-                json.path("norm_topk_prob").asBoolean(true), json.path("routed_scaling_factor").asDouble(1.0),
+                json.path("norm_topk_prob").asBoolean(true), json.path("routed_scaling_factor").asDouble(2.5),
                 firstDense, YarnScaling.parse(json.path("rope_scaling"), source));
     }
 

@@ -44,6 +44,9 @@ public final class DeepSeekModel implements CausalLanguageModel {
     private final float eps;
     private Step step;
 
+    /** The model_type values of this architecture: DeepSeek-V3's own, and Kimi-K2's. */
+    public static final java.util.Set<String> MODEL_TYPES = java.util.Set.of("deepseek_v3", "kimi_k2");
+
     /** One decoder layer's weights. */
     private record Layer(Tensor inputNorm, MultiHeadLatentAttention attention, Tensor postAttentionNorm,
                          FeedForward feedForward) {
