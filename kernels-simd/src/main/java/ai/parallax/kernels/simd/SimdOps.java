@@ -203,16 +203,15 @@ public final class SimdOps implements Ops {
         }
         long work = 0;
         for (int g = 0; g < w.length; g++) {
-            if (Fp8MatmulKernels.isFp8(w[g].dtype()) || w[g].blockScales() != null) {
-                // Scaled weights take the FP8 kernels' own path, one product at a time.
-                for (int i = 0; i < w.length; i++) {
-                    matmul(x[i], w[i], null, out[i]);
-                }
-                return;
-            }
             requireF32(x[g], "matmuls input");
             requireF32(out[g], "matmuls output");
-            requireFloatWeight(w[g], "matmuls weight");
+            if (!Fp8MatmulKernels.isFp8(w[g].dtype())) {
+                requireFloatWeight(w[g], "matmuls weight");
+                if (w[g].blockScales() != null) {
+                    throw new IllegalArgumentException("matmuls: weight '" + w[g].name() + "' is " + w[g].dtype()
+                            + " with block scales; the CPU backend applies block scales to FP8 weights only");
+                }
+            }
             if (x[g].rowLength() != w[g].rowLength() || out[g].rowLength() != w[g].rowCount()
                     || out[g].rowCount() != x[g].rowCount()) {
                 throw new IllegalArgumentException("matmuls: group " + g + ": input " + shape(x[g]) + ", weight "

@@ -50,6 +50,50 @@ class GroupedMatmulTest {
         }
     }
 
+    /** Block-scaled FP8 groups (partial edge blocks) beside a BF16 one, as DeepSeek's absorbed matrices come. */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2})
+    void fp8GroupsApplyTheirBlockScales(int threads) {
+        Random random = new Random(21);
+        try (Arena arena = Arena.ofShared();
+             SimdOps ops = new SimdOps(threads, 0);
+             ReferenceOps reference = new ReferenceOps()) {
+            int[][] shapes = {{1, 20, 24}, {3, 9, 40}, {2, 16, 16}};
+            Tensor[] x = new Tensor[3];
+            Tensor[] w = new Tensor[3];
+            Tensor[] out = new Tensor[3];
+            for (int g = 0; g < 3; g++) {
+                int[] s = shapes[g];
+                x[g] = randomF32(arena, "x" + g, random, s[0], s[2]);
+                w[g] = g == 1 ? random(arena, "w" + g, DType.BF16, random, s[1], s[2]) : fp8(arena, random, s[1], s[2]);
+                out[g] = zeros(arena, "out" + g, s[0], s[1]);
+            }
+            ops.matmuls(x, w, out);
+            for (int g = 0; g < 3; g++) {
+                Tensor expected = zeros(arena, "expected" + g, out[g].shape());
+                reference.matmul(x[g], w[g], null, expected);
+                assertClose(floats(expected), floats(out[g]), 1e-5, "group " + g);
+            }
+        }
+    }
+
+    /** An E4M3 matrix of random finite codes with F32 scales per [4, 8] block. */
+    private static Tensor fp8(Arena arena, Random random, int n, int k) {
+        java.lang.foreign.MemorySegment codes = arena.allocate((long) n * k);
+        for (long i = 0; i < (long) n * k; i++) {
+            int code = random.nextInt(0x7F); // 0x7F (and 0xFF) are NaN
+            codes.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) (random.nextBoolean() ? code | 0x80 : code));
+        }
+        long[] scaleShape = ai.parallax.tensors.BlockScales.expectedShape(n, k, 4, 8);
+        float[] scaleValues = new float[(int) (scaleShape[0] * scaleShape[1])];
+        for (int i = 0; i < scaleValues.length; i++) {
+            scaleValues[i] = 0.001f + random.nextFloat() / 100;
+        }
+        Tensor scales = TestTensors.of(arena, "scales", scaleValues, scaleShape);
+        return new Tensor("fp8", DType.F8_E4M3, new long[] {n, k}, codes)
+                .withBlockScales(new ai.parallax.tensors.BlockScales(scales, 4, 8));
+    }
+
     @Test
     void mismatchedGroupIsNamed() {
         Random random = new Random(3);
