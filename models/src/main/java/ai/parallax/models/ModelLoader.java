@@ -5,8 +5,10 @@ import ai.parallax.models.config.ModelConfig;
 import ai.parallax.models.deepseek.DeepSeekModel;
 import ai.parallax.models.llama.LlamaModel;
 import ai.parallax.models.llama.LlamaVariant;
+import ai.parallax.tensors.DType;
 import ai.parallax.tensors.ops.Ops;
 import ai.parallax.tensors.safetensors.Checkpoint;
+import ai.parallax.tensors.safetensors.TensorInfo;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -123,7 +125,9 @@ public final class ModelLoader {
                 }
             }
             if (DeepSeekModel.MODEL_TYPES.contains(config.modelType())) {
-                long extra = DeepSeekModel.extraBytesPerLayer(config);
+                DType kvUp = checkpoint.info("model.layers.0.self_attn.kv_b_proj.weight").map(TensorInfo::dtype)
+                        .orElse(DType.F32);
+                long extra = DeepSeekModel.extraBytesPerLayer(config, kvUp);
                 for (int layer = 0; layer < bytes.length; layer++) {
                     bytes[layer] += extra;
                 }

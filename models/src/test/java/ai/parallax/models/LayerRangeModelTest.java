@@ -149,7 +149,7 @@ class LayerRangeModelTest {
         long dense = 3 * 160 * hidden;
         long experts = 16 * 3 * 32 * hidden + 3 * 64 * hidden + 16 * hidden;
         long bias = 16 * 4;
-        long absorbed = heads * (48 * 40 + 20 * 48) * 4; // [R+L, nope+R] and [v, R+L] per head, F32
+        long absorbed = heads * (48 * 40 + 20 * 48) * 2; // [L+R, nope+R] and [v, L+R] per head, BF16 as kv_b_proj
         long bf16 = 2;
         long[] perLayer = ModelLoader.layerWeightBytes(dir);
         assertThat(perLayer).containsExactly((attention + dense) * bf16 + absorbed,

@@ -9,7 +9,9 @@ import ai.parallax.models.ModelException;
 import ai.parallax.models.RotaryTables;
 import ai.parallax.models.ScratchBuffers;
 import ai.parallax.models.WeightLoader;
+import ai.parallax.models.config.Fp8Quantization;
 import ai.parallax.models.config.ModelConfig;
+import ai.parallax.tensors.DType;
 import ai.parallax.tensors.Tensor;
 import ai.parallax.tensors.ops.BatchLayout;
 import ai.parallax.tensors.ops.Ops;
@@ -112,12 +114,13 @@ public final class DeepSeekModel implements CausalLanguageModel {
     }
 
     /**
-     * Memory a layer needs besides its checkpoint tensors: the absorbed attention matrices built at load time.
-     * The scheduler's per-layer estimate adds it to the tensors' bytes.
+     * Memory a layer needs besides its checkpoint tensors: the absorbed attention matrices built at load time from
+     * a {@code kv_b_proj} of {@code kvUpDtype}. The scheduler's per-layer estimate adds it to the tensors' bytes.
      */
-    public static long extraBytesPerLayer(ModelConfig config) {
+    public static long extraBytesPerLayer(ModelConfig config, DType kvUpDtype) {
         DeepSeekConfig ds = DeepSeekConfig.parse(config, config.modelType() + " config");
-        return MultiHeadLatentAttention.absorbedBytesPerLayer(ds, config.numHeads());
+        return AbsorbedProjections.bytesPerLayer(ds, config.numHeads(), kvUpDtype,
+                Fp8Quantization.parse(config, config.modelType() + " config"));
     }
 
     /** Bytes of KV cache one position needs in one layer: the latent and the rotary key, in F32. */

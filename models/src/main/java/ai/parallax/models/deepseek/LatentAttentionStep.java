@@ -14,7 +14,7 @@ import ai.parallax.tensors.Tensor;
  *   <li>{@link #latentFromKv} and {@link #ropeKeyFromKv} split {@code kv_a_proj_with_mqa}'s output
  *       {@code [latent (L), rope key (R, interleaved)]} into a latent block {@code [T, L]} and a rotary-key block
  *       {@code [T, R]} in rotate-half order, so each can be normed or rotated in place;</li>
- *   <li>{@link #cacheRowFromParts} joins them into the cache row {@code [rope key (R), latent (L)]};</li>
+ *   <li>{@link #cacheRowFromParts} joins them into the cache row {@code [latent (L), rope key (R)]};</li>
  *   <li>{@link #headMajor} and {@link #tokenMajor} transpose {@code [T, heads]} rows of one head each to
  *       {@code [heads, T]} and back, so that each head's rows are contiguous for its own matrix product.</li>
  * </ul>
@@ -31,19 +31,20 @@ final class LatentAttentionStep {
     final Tensor parts;           // [T·(L+R), 1]: latent block, then rope-key block
     final Tensor latent;          // [T, L]: a view of parts
     final Tensor ropeKey;         // [T, R]: a view of parts
-    final Tensor cacheRows;       // [T·(R+L), 1], read as [T, R+L]
-    final Tensor cacheRowMatrix;  // [T, R+L]
-    final Tensor absorbedByHead;  // [heads·T, R+L]
-    final Tensor absorbed;        // [T, heads·(R+L)], viewed as [T·heads, R+L] for the transposes
-    final Tensor attention;       // [T, heads·(R+L)]
-    final Tensor attentionByHead; // [heads·T, R+L]
+    final Tensor cacheRows;       // [T·(L+R), 1], read as [T, L+R]
+    final Tensor cacheRowMatrix;  // [T, L+R]
+    final Tensor absorbedByHead;  // [heads·T, L+R]
+    final Tensor absorbed;        // [T, heads·(L+R)], viewed as [T·heads, L+R] for the transposes
+    final Tensor absorbedRope;    // absorbed seen from element L on: each "head" of it starts with a rope part
+    final Tensor attention;       // [T, heads·(L+R)]
+    final Tensor attentionByHead; // [heads·T, L+R]
     final Tensor valueByHead;     // [heads·T, v]
     final Tensor values;          // [T, heads·v]
     final Tensor latentElements;        // latent, one float a row
     final Tensor ropeKeyElements;       // ropeKey, one float a row
     final Tensor queryRowsByToken;      // query as [T·heads, nope+R]
-    final Tensor absorbedRowsByToken;   // absorbed as [T·heads, R+L]
-    final Tensor attentionRowsByToken;  // attention as [T·heads, R+L]
+    final Tensor absorbedRowsByToken;   // absorbed as [T·heads, L+R]
+    final Tensor attentionRowsByToken;  // attention as [T·heads, L+R]
     final Tensor valueRowsByToken;      // values as [T·heads, v]
     final Tensor[] queryHeadRows;     // per head: rows of queryByHead
     final Tensor[] absorbedHeadRows;  // per head: rows of absorbedByHead
@@ -75,7 +76,12 @@ final class LatentAttentionStep {
         ropeKey = parts.rows((long) count * l, (long) count * r).reshape(count, r);
         cacheRowMatrix = scratch.slot("mla.cacheRows", lr).rows(count);
         cacheRows = cacheRowMatrix.reshape((long) count * lr, 1);
-        absorbed = scratch.slot("mla.abs", (long) heads * lr).rows(count);
+        // One spare row, so the view shifted by L floats (which puts each head's rope part first, where the rope
+        // kernel rotates) stays inside the buffer; the kernel leaves the spare floats as they are.
+        Tensor padded = scratch.slot("mla.abs", (long) heads * lr).rows(count + 1);
+        absorbed = padded.rows(0, count);
+        absorbedRope = padded.reshape((long) (count + 1) * heads * lr, 1).rows(l, (long) count * heads * lr)
+                .reshape(count, (long) heads * lr);
         attention = scratch.slot("mla.attn", (long) heads * lr).rows(count);
         values = scratch.slot("mla.v", (long) heads * v).rows(count);
         if (transposes) {
@@ -114,11 +120,11 @@ final class LatentAttentionStep {
         for (int t = 0; t < count; t++) {
             for (int c = 0; c < l; c++) {
                 latentFromKv[t * l + c] = t * lr + c;
-                cacheRowFromParts[t * lr + r + c] = t * l + c;
+                cacheRowFromParts[t * lr + c] = t * l + c;
             }
             for (int j = 0; j < r; j++) {
                 ropeKeyFromKv[t * r + j] = t * lr + l + ropeOrder[j];
-                cacheRowFromParts[t * lr + j] = count * l + t * r + j;
+                cacheRowFromParts[t * lr + l + j] = count * l + t * r + j;
             }
         }
         headMajor = new int[heads * count];
