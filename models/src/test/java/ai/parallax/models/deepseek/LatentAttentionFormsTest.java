@@ -18,7 +18,19 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import ai.parallax.tensors.DType;
+import ai.parallax.tensors.safetensors.SafetensorsWriter;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Random;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -44,10 +56,86 @@ class LatentAttentionFormsTest {
         ops.close();
     }
 
+    @TempDir
+    Path temp;
+
+    /** BF16 (absorbed matrices in BF16) and FP8 with partial 128-blocks (absorbed matrices dequantised to F32). */
     @ParameterizedTest
     @ValueSource(strings = {"tiny-random-deepseek-v3", "tiny-random-deepseek-v3-fp8"})
     void absorbedFormMatchesNaiveFormOverPrefillAndDecode(String name) {
-        Path dir = Path.of(System.getProperty("parallax.models")).resolve(name);
+        assertAbsorbedMatchesNaive(Path.of(System.getProperty("parallax.models")).resolve(name), name);
+    }
+
+    /**
+     * FP8 whose 16×16 blocks fall on whole heads and on the whole latent, as DeepSeek-V3's 128-blocks do: the
+     * absorbed matrices stay FP8 (transposed block by block, with their scales) and still match the naive form.
+     */
+    @Test
+    void blockAlignedFp8StaysFp8AndMatchesNaiveForm() throws IOException {
+        writeBlockAlignedFp8Attention(temp);
+        long absorbedBytes = assertAbsorbedMatchesNaive(temp, "block-aligned FP8");
+        // Per head: codes of [L+R, nope+R] = [40, 24] and [v, L+R] = [16, 40], one byte each, plus F32 scales of
+        // [3, 2] and [1, 3] blocks; F32 matrices would take 2 · 1600 · 4 = 12800 bytes.
+        assertThat(absorbedBytes).isEqualTo(2 * (40 * 24 + 16 * 40 + (3 * 2 + 3) * 4));
+    }
+
+    /** Attention weights of one layer: 2 heads, hidden 48, nope 16, rope 8, v 16, latent 32; kv_b_proj FP8. */
+    private static void writeBlockAlignedFp8Attention(Path dir) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode config = json.createObjectNode();
+        config.put("model_type", "deepseek_v3").put("hidden_size", 48).put("intermediate_size", 64)
+                .put("num_hidden_layers", 1).put("num_attention_heads", 2).put("vocab_size", 8)
+                .put("kv_lora_rank", 32).put("qk_nope_head_dim", 16).put("qk_rope_head_dim", 8)
+                .put("v_head_dim", 16).putNull("q_lora_rank").put("n_routed_experts", 4)
+                .put("num_experts_per_tok", 2).put("moe_intermediate_size", 16).put("n_group", 1)
+                .put("topk_group", 1).put("rope_theta", 10000.0).put("max_position_embeddings", 4096 * 8);
+        config.putObject("rope_scaling").put("type", "yarn").put("factor", 8.0).put("mscale", 1.0)
+                .put("mscale_all_dim", 0.5).put("original_max_position_embeddings", 4096);
+        ObjectNode quantization = config.putObject("quantization_config");
+        quantization.put("quant_method", "fp8").put("fmt", "e4m3").put("activation_scheme", "dynamic");
+        quantization.putArray("weight_block_size").add(16).add(16);
+        json.writeValue(dir.resolve("config.json").toFile(), config);
+
+        Random random = new Random(99);
+        String p = "model.layers.0.self_attn.";
+        byte[] codes = new byte[64 * 32];
+        for (int i = 0; i < codes.length; i++) {
+            int code = random.nextInt(0x7F); // 0x7F and 0xFF are NaN
+            codes[i] = (byte) (random.nextBoolean() ? code | 0x80 : code);
+        }
+        float[] scales = new float[4 * 2];
+        for (int i = 0; i < scales.length; i++) {
+            scales[i] = 0.002f + random.nextFloat() / 100;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment kvUp = arena.allocate(codes.length);
+            MemorySegment.copy(codes, 0, kvUp, ValueLayout.JAVA_BYTE, 0, codes.length);
+            SafetensorsWriter.write(dir.resolve("model.safetensors"), List.of(
+                    SafetensorsWriter.Entry.ofFloats(p + "q_proj.weight", DType.BF16, new long[] {48, 48},
+                            gaussians(random, 48 * 48, 0.15)),
+                    SafetensorsWriter.Entry.ofFloats(p + "kv_a_proj_with_mqa.weight", DType.BF16,
+                            new long[] {40, 48}, gaussians(random, 40 * 48, 0.15)),
+                    SafetensorsWriter.Entry.ofFloats(p + "kv_a_layernorm.weight", DType.BF16, new long[] {32},
+                            gaussians(random, 32, 1.0)),
+                    SafetensorsWriter.Entry.of(new Tensor(p + "kv_b_proj.weight", DType.F8_E4M3,
+                            new long[] {64, 32}, kvUp)),
+                    SafetensorsWriter.Entry.ofFloats(p + "kv_b_proj.weight_scale_inv", DType.F32,
+                            new long[] {4, 2}, scales),
+                    SafetensorsWriter.Entry.ofFloats(p + "o_proj.weight", DType.BF16, new long[] {48, 32},
+                            gaussians(random, 48 * 32, 0.15))));
+        }
+    }
+
+    private static float[] gaussians(Random random, int count, double sigma) {
+        float[] values = new float[count];
+        for (int i = 0; i < count; i++) {
+            values[i] = (float) (random.nextGaussian() * sigma);
+        }
+        return values;
+    }
+
+    /** Runs the engine's attention and the naive one over the same inputs; returns the absorbed matrices' bytes. */
+    private static long assertAbsorbedMatchesNaive(Path dir, String name) {
         ModelConfig config = ModelConfig.read(dir);
         DeepSeekConfig ds = DeepSeekConfig.parse(config, name);
         int hidden = config.hiddenSize();
@@ -65,6 +153,7 @@ class LatentAttentionFormsTest {
         }
 
         float[] engine = new float[total * hidden];
+        long absorbedBytes;
         try (WeightLoader weights = new WeightLoader(Checkpoint.open(dir),
                 Fp8Quantization.parse(config, name));
              ScratchBuffers scratch = new ScratchBuffers(ops);
@@ -72,6 +161,7 @@ class LatentAttentionFormsTest {
                      ds.latentWidth())) {
             MultiHeadLatentAttention attention = new MultiHeadLatentAttention(ops, weights, prefix, ds, heads,
                     hidden, (float) config.rmsNormEps());
+            absorbedBytes = attention.absorbedBytes();
             RotaryTables rotary = YarnScaling.tables(ops, ds.yarn(), ds.ropeHeadDim(), config.ropeTheta(), total);
             int[][] steps = {{0, prefill}, {prefill, 1}, {prefill + 1, 1}};
             for (int[] step : steps) {
@@ -106,6 +196,7 @@ class LatentAttentionFormsTest {
                         .isCloseTo(naive[t][i], within(2e-4 * (1 + Math.abs(naive[t][i]))));
             }
         }
+        return absorbedBytes;
     }
 
     /** Full keys and values for every position, then ordinary causal multi-head attention, in double. */
