@@ -55,7 +55,8 @@ public final class DeepSeekModel implements CausalLanguageModel {
     }
 
     /** The buffers of a step of {@code count} tokens: rebuilt only when the count changes. */
-    private record Step(int count, Tensor hidden, Tensor normed, Tensor projected, LatentAttentionStep attention) {
+    private record Step(int count, Tensor hidden, Tensor normed, Tensor projected, LatentAttentionStep attention,
+                        int[] tokens) {
     }
 
     private DeepSeekModel(ModelConfig config, DeepSeekConfig ds, LayerRange layers, Ops ops, WeightLoader weights,
@@ -191,7 +192,12 @@ public final class DeepSeekModel implements CausalLanguageModel {
             }
         }
         Step s = step(count);
-        ops.embedding(embedding, tokens.length == count ? tokens : java.util.Arrays.copyOf(tokens, count), s.hidden());
+        int[] ids = tokens;
+        if (tokens.length != count) {
+            ids = s.tokens();
+            System.arraycopy(tokens, 0, ids, 0, count);
+        }
+        ops.embedding(embedding, ids, s.hidden());
         return s.hidden();
     }
 
@@ -268,7 +274,7 @@ public final class DeepSeekModel implements CausalLanguageModel {
                     scratch.slot("deepseek.hidden", hidden).rows(count),
                     scratch.slot("deepseek.normed", hidden).rows(count),
                     scratch.slot("deepseek.projected", hidden).rows(count),
-                    new LatentAttentionStep(scratch, ds, config.numHeads(), count));
+                    new LatentAttentionStep(scratch, ds, config.numHeads(), count), new int[count]);
         }
         return step;
     }

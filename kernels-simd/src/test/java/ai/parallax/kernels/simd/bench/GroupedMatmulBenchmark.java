@@ -24,7 +24,8 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
 /**
  * The per-head products of DeepSeek-V3's absorbed latent attention at decode, for one layer: 128 heads, each
  * {@code [1, 192] · [576, 192]ᵀ} (W_UK absorbed into the query) and {@code [1, 576] · [128, 576]ᵀ} (W_UV), F32
- * weights (94 MB per layer). One {@link SimdOps#matmuls} call against 256 {@link SimdOps#matmul} calls.
+ * weights (94 MB per layer; the model keeps DeepSeek-V3's as FP8, a quarter of that). One {@link SimdOps#matmuls}
+ * call against 256 {@link SimdOps#matmul} calls: the difference is the cost of a call.
  *
  * <p>Run: {@code java ... -cp <test classpath> ai.parallax.kernels.simd.bench.GroupedMatmulBenchmark}.
  */
