@@ -77,7 +77,7 @@ final class LatentAttentionStep {
         cacheRowMatrix = scratch.slot("mla.cacheRows", lr).rows(count);
         cacheRows = cacheRowMatrix.reshape((long) count * lr, 1);
         // One spare row, so the view shifted by L floats (which puts each head's rope part first, where the rope
-        // kernel rotates) stays inside the buffer; the kernel leaves the spare floats as they are.
+        // kernel rotates) stays inside the buffer; rope writes only the rotary part, never the spare floats.
         Tensor padded = scratch.slot("mla.abs", (long) heads * lr).rows(count + 1);
         absorbed = padded.rows(0, count);
         absorbedRope = padded.reshape((long) (count + 1) * heads * lr, 1).rows(l, (long) count * heads * lr)
@@ -109,7 +109,7 @@ final class LatentAttentionStep {
         for (int h = 0; h < heads; h++) {
             queryHeadRows[h] = queryByHead.rows((long) h * count, count);
             absorbedHeadRows[h] = absorbedByHead.rows((long) h * count, count);
-            attentionHeadRows[h] = attentionHeadRows(h);
+            attentionHeadRows[h] = attentionByHead.rows((long) h * count, count);
             valueHeadRows[h] = valueByHead.rows((long) h * count, count);
         }
 
@@ -135,10 +135,6 @@ final class LatentAttentionStep {
                 tokenMajor[t * heads + h] = h * count + t;
             }
         }
-    }
-
-    private Tensor attentionHeadRows(int h) {
-        return attentionByHead.rows((long) h * count, count);
     }
 
     /**
