@@ -21,6 +21,7 @@ public final class KvCache implements AutoCloseable {
     private final Tensor[] values;
     private final BatchLayout single;
     private final int[] identityTable;
+    private final boolean latent;
 
     /** A contiguous cache for one sequence of up to {@code capacity} positions. */
     public KvCache(Ops ops, LayerRange layers, int capacity, int keyValueWidth) {
@@ -29,6 +30,24 @@ public final class KvCache implements AutoCloseable {
 
     /** A paged cache of {@code blockCount} blocks of {@code blockSize} positions. */
     public KvCache(Ops ops, LayerRange layers, int blockCount, int blockSize, int keyValueWidth) {
+        this(ops, layers, blockCount, blockSize, keyValueWidth, false);
+    }
+
+    /**
+     * A paged cache of one pool per layer, {@code [blocks·blockSize, latentWidth]}, that {@link #keys} and
+     * {@link #values} both return: for attention whose keys and values are both read from one compressed latent
+     * (DeepSeek's multi-head latent attention caches {@code kv_lora_rank + qk_rope_head_dim} floats per position).
+     */
+    public static KvCache latent(Ops ops, LayerRange layers, int blockCount, int blockSize, int latentWidth) {
+        return new KvCache(ops, layers, blockCount, blockSize, latentWidth, true);
+    }
+
+    /** Bytes of one block of a {@link #latent} cache over all layers of the stage. */
+    public static long latentBytesPerBlock(int layerCount, int blockSize, int latentWidth) {
+        return (long) layerCount * blockSize * latentWidth * Float.BYTES;
+    }
+
+    private KvCache(Ops ops, LayerRange layers, int blockCount, int blockSize, int keyValueWidth, boolean latent) {
         if (blockCount <= 0 || blockSize <= 0) {
             throw new IllegalArgumentException("KV cache needs a positive capacity, got " + blockCount + " blocks of "
                     + blockSize + " positions");
@@ -37,13 +56,19 @@ public final class KvCache implements AutoCloseable {
         this.layers = layers;
         this.blockCount = blockCount;
         this.blockSize = blockSize;
+        this.latent = latent;
         long rows = Math.multiplyExact((long) blockCount, blockSize);
         this.keys = new Tensor[layers.count()];
         this.values = new Tensor[layers.count()];
         for (int i = 0; i < layers.count(); i++) {
             int layer = layers.start() + i;
-            keys[i] = ops.allocate("kv.keys." + layer, rows, keyValueWidth);
-            values[i] = ops.allocate("kv.values." + layer, rows, keyValueWidth);
+            if (latent) {
+                keys[i] = ops.allocate("kv.latent." + layer, rows, keyValueWidth);
+                values[i] = keys[i];
+            } else {
+                keys[i] = ops.allocate("kv.keys." + layer, rows, keyValueWidth);
+                values[i] = ops.allocate("kv.values." + layer, rows, keyValueWidth);
+            }
         }
         this.single = new BatchLayout(blockSize);
         this.identityTable = new int[blockCount];
@@ -97,7 +122,9 @@ public final class KvCache implements AutoCloseable {
     public void close() {
         for (int i = 0; i < keys.length; i++) {
             ops.free(keys[i]);
-            ops.free(values[i]);
+            if (!latent) {
+                ops.free(values[i]);
+            }
         }
     }
 }

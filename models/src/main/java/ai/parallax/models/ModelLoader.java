@@ -2,10 +2,13 @@ package ai.parallax.models;
 
 import ai.parallax.models.config.Fp8Quantization;
 import ai.parallax.models.config.ModelConfig;
+import ai.parallax.models.deepseek.DeepSeekModel;
 import ai.parallax.models.llama.LlamaModel;
 import ai.parallax.models.llama.LlamaVariant;
+import ai.parallax.tensors.DType;
 import ai.parallax.tensors.ops.Ops;
 import ai.parallax.tensors.safetensors.Checkpoint;
+import ai.parallax.tensors.safetensors.TensorInfo;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -34,9 +37,26 @@ public final class ModelLoader {
     private ModelLoader() {
     }
 
+    /** model_type → an architecture with its own forward pass. */
+    private static final Map<String, Architecture> ARCHITECTURES = new LinkedHashMap<>();
+
+    static {
+        ARCHITECTURES.put("deepseek_v3", DeepSeekModel::load);
+        ARCHITECTURES.put("kimi_k2", DeepSeekModel::load);
+    }
+
+    /** Builds the layers of one stage of an architecture from a checkpoint. */
+    @FunctionalInterface
+    private interface Architecture {
+        CausalLanguageModel load(ModelConfig config, WeightLoader weights, LayerRange range, Ops ops,
+                                 int maxPositions);
+    }
+
     /** The model_type values this build can run. */
     public static Set<String> supportedModelTypes() {
-        return Collections.unmodifiableSet(LLAMA_FAMILY.keySet());
+        Set<String> all = new java.util.LinkedHashSet<>(LLAMA_FAMILY.keySet());
+        all.addAll(ARCHITECTURES.keySet());
+        return Collections.unmodifiableSet(all);
     }
 
     /** Loads every layer. */
@@ -62,15 +82,18 @@ public final class ModelLoader {
                                            LoadProgress progress) {
         requireDirectory(dir);
         Function<ModelConfig, LlamaVariant> variant = LLAMA_FAMILY.get(config.modelType());
-        if (variant == null) {
+        Architecture architecture = ARCHITECTURES.get(config.modelType());
+        if (variant == null && architecture == null) {
             throw new ModelException(dir.resolve("config.json") + ": model_type \"" + config.modelType()
-                    + "\" is not supported (supported: " + String.join(", ", LLAMA_FAMILY.keySet()) + ")");
+                    + "\" is not supported (supported: " + String.join(", ", supportedModelTypes()) + ")");
         }
         Fp8Quantization quantization = Fp8Quantization.parse(config, dir.resolve("config.json").toString());
         int positions = Math.min(maxPositions, config.maxPositionEmbeddings());
         WeightLoader weights = new WeightLoader(Checkpoint.open(dir), quantization);
         try {
-            CausalLanguageModel model = LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
+            CausalLanguageModel model = architecture != null
+                    ? architecture.load(config, weights, range, ops, positions)
+                    : LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
             if (progress != null) {
                 weights.prefetch(progress);
             }
@@ -84,7 +107,8 @@ public final class ModelLoader {
     /**
      * The weight memory each decoder layer needs, from the checkpoint's headers alone (nothing is mapped): every
      * tensor named {@code model.layers.N.*}, so every expert of an MoE layer and every FP8 scale counts, whichever
-     * experts a step ends up routing to. This is what placing a layer range on a machine must budget for.
+     * experts a step ends up routing to. This is what placing a layer range on a machine must budget for. DeepSeek
+     * layers also count the absorbed attention matrices they build at load time.
      */
     public static long[] layerWeightBytes(Path dir) {
         ModelConfig config = ModelConfig.read(requireDirectory(dir));
@@ -100,8 +124,28 @@ public final class ModelLoader {
                     bytes[layer] += checkpoint.info(name).orElseThrow().byteSize();
                 }
             }
+            if (DeepSeekModel.MODEL_TYPES.contains(config.modelType())) {
+                DType kvUp = checkpoint.info("model.layers.0.self_attn.kv_b_proj.weight").map(TensorInfo::dtype)
+                        .orElse(DType.F32);
+                long extra = DeepSeekModel.extraBytesPerLayer(config, kvUp);
+                for (int layer = 0; layer < bytes.length; layer++) {
+                    bytes[layer] += extra;
+                }
+            }
             return bytes;
         }
+    }
+
+    /**
+     * Bytes of one KV block of {@code blockSize} positions over {@code layerCount} layers, as the architecture's
+     * cache really holds it: keys and values per KV head for the Llama family, the compressed latent for DeepSeek.
+     * What sizing a paged pool divides its memory by.
+     */
+    public static long kvCacheBytesPerBlock(ModelConfig config, int layerCount, int blockSize) {
+        if (DeepSeekModel.MODEL_TYPES.contains(config.modelType())) {
+            return layerCount * blockSize * DeepSeekModel.kvBytesPerPositionAndLayer(config);
+        }
+        return KvCache.bytesPerBlock(layerCount, blockSize, config.keyValueWidth());
     }
 
     private static Path requireDirectory(Path dir) {

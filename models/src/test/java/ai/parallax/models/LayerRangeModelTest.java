@@ -8,6 +8,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Path;
@@ -93,6 +94,74 @@ class LayerRangeModelTest {
             ops.copyToHost(second.logits(received, true), staged, 0);
         }
         assertBitIdentical(name, whole, staged, vocab);
+    }
+
+    /**
+     * DeepSeek stages: cut where the dense layers end and the MoE layers begin (after layer 0), and inside the run
+     * of MoE layers (after layer 1). Each stage keeps only its own layers' latent cache.
+     */
+    @ParameterizedTest
+    @CsvSource({"tiny-random-deepseek-v3, 1", "tiny-random-deepseek-v3, 2", "tiny-random-deepseek-v3-fp8, 1"})
+    void deepSeekSplitGivesSameLogitsAsWholeModel(String name, int split) {
+        Path dir = ReferenceCase.models().resolve(name);
+        ModelConfig config = ModelConfig.read(dir);
+        int layers = config.numLayers();
+        int[] prompt = {1, 403, 407, 261, 378, 432, 383, 999};
+        int vocab = config.vocabSize();
+        float[] whole = new float[prompt.length * vocab];
+        try (CausalLanguageModel model = ModelLoader.load(dir, ops, 64)) {
+            for (int pass = 0; pass < 2; pass++) { // twice, for the reason twoStageSplitGivesSameLogits gives
+                try (KvCache cache = model.newKvCache(64)) {
+                    ops.copyToHost(model.forward(prompt, prompt.length, 0, cache, true), whole, 0);
+                }
+            }
+        }
+        float[] staged = new float[prompt.length * vocab];
+        try (CausalLanguageModel first = ModelLoader.load(dir, config, ops, new LayerRange(0, split, layers), 64);
+             CausalLanguageModel second = ModelLoader.load(dir, config, ops, new LayerRange(split, layers, layers), 64);
+             KvCache firstCache = first.newKvCache(64);
+             KvCache secondCache = second.newKvCache(64)) {
+            Tensor hidden = first.forwardLayers(first.embed(prompt, prompt.length), 0, firstCache);
+            float[] wire = new float[prompt.length * config.hiddenSize()];
+            ops.copyToHost(hidden, wire, 0);
+            Tensor received = second.hiddenInput(prompt.length);
+            ops.copyFromHost(wire, 0, received);
+            second.forwardLayers(received, 0, secondCache);
+            ops.copyToHost(second.logits(received, true), staged, 0);
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> secondCache.keys(split - 1))
+                    .isInstanceOf(IndexOutOfBoundsException.class);
+        }
+        assertBitIdentical(name + " split at " + split, whole, staged, vocab);
+    }
+
+    /**
+     * DeepSeek's per-layer estimate: the checkpoint's tensors (dense MLP in layer 0, every routed and shared expert,
+     * the F32 correction bias after it) plus the absorbed attention matrices built at load time; a one-layer stage
+     * holds exactly that. Its cache keeps kv_lora_rank + qk_rope_head_dim = 48 floats per position.
+     */
+    @Test
+    void deepSeekLayerEstimateCountsExpertsAndAbsorbedAttention() {
+        Path dir = ReferenceCase.models().resolve("tiny-random-deepseek-v3");
+        ModelConfig config = ModelConfig.read(dir);
+        long hidden = 96;
+        long heads = 4;
+        long attention = 48 * hidden + 48 + 160 * 48 + 48 * hidden + 32 + 176 * 32 + hidden * 80 + 2 * hidden;
+        long dense = 3 * 160 * hidden;
+        long experts = 16 * 3 * 32 * hidden + 3 * 64 * hidden + 16 * hidden;
+        long bias = 16 * 4;
+        long absorbed = heads * (48 * 40 + 20 * 48) * 2; // [L+R, nope+R] and [v, L+R] per head, BF16 as kv_b_proj
+        long bf16 = 2;
+        long[] perLayer = ModelLoader.layerWeightBytes(dir);
+        assertThat(perLayer).containsExactly((attention + dense) * bf16 + absorbed,
+                (attention + experts) * bf16 + bias + absorbed, (attention + experts) * bf16 + bias + absorbed);
+        try (CausalLanguageModel middle = ModelLoader.load(dir, config, ops, new LayerRange(1, 2, 3), 64);
+             KvCache cache = middle.newKvCache(10)) {
+            assertThat(middle.weightBytes()).isEqualTo(perLayer[1]);
+            assertThat(cache.keys(1).shape()).containsExactly(10, 48);
+            assertThat(cache.values(1)).isSameAs(cache.keys(1));
+        }
+        // What the server sizes its pool by: 48 floats per position and layer, not 2 × kv heads × head_dim.
+        assertThat(ModelLoader.kvCacheBytesPerBlock(config, 3, 16)).isEqualTo(3L * 16 * 48 * 4);
     }
 
     /**

@@ -35,6 +35,7 @@ public final class SimdOps implements Ops {
     private final Arena arena = Arena.ofShared();
     private final WorkerPool pool;
     private final MatmulTask matmulTask;
+    private GroupedMatmulTask groupedMatmulTask;
     /** Created on the first FP8 weight, so that backends serving unquantised models never load its kernels. */
     private Fp8MatmulKernels.Task fp8MatmulTask;
     private final AttentionTask attentionTask;
@@ -190,6 +191,42 @@ public final class SimdOps implements Ops {
                 bias == null ? null : bias.dtype(), out.data(), (int) tokens, (int) n, (int) k);
         pool.run(task, parts);
         task.clear();
+    }
+
+    /** The groups split over the threads, each group a single-threaded product (they are small, and many). */
+    @Override
+    public synchronized void matmuls(Tensor[] x, Tensor[] w, Tensor[] out) {
+        checkOpen();
+        if (x.length != w.length || out.length != w.length) {
+            throw new IllegalArgumentException("matmuls: " + x.length + " inputs, " + w.length + " weights and "
+                    + out.length + " outputs");
+        }
+        long work = 0;
+        for (int g = 0; g < w.length; g++) {
+            requireF32(x[g], "matmuls input");
+            requireF32(out[g], "matmuls output");
+            if (!Fp8MatmulKernels.isFp8(w[g].dtype())) {
+                requireFloatWeight(w[g], "matmuls weight");
+                if (w[g].blockScales() != null) {
+                    throw new IllegalArgumentException("matmuls: weight '" + w[g].name() + "' is " + w[g].dtype()
+                            + " with block scales; the CPU backend applies block scales to FP8 weights only");
+                }
+            }
+            if (x[g].rowLength() != w[g].rowLength() || out[g].rowLength() != w[g].rowCount()
+                    || out[g].rowCount() != x[g].rowCount()) {
+                throw new IllegalArgumentException("matmuls: group " + g + ": input " + shape(x[g]) + ", weight "
+                        + shape(w[g]) + " and output " + shape(out[g]) + " do not make out = x · wᵀ");
+            }
+            requireDistinct(x[g], out[g], "matmuls");
+            work += x[g].rowCount() * w[g].rowCount() * w[g].rowLength();
+        }
+        if (groupedMatmulTask == null) {
+            groupedMatmulTask = new GroupedMatmulTask(pool.size());
+        }
+        int parts = work < parallelThreshold ? 1 : Math.min(w.length, pool.size());
+        groupedMatmulTask.set(x, w, out);
+        pool.run(groupedMatmulTask, parts);
+        groupedMatmulTask.clear();
     }
 
     private void matmulFp8(Tensor x, Tensor w, Tensor bias, Tensor out, int parts) {
@@ -557,7 +594,7 @@ public final class SimdOps implements Ops {
     }
 
     /** {@code out = x · Wᵀ (+ bias)}, split over blocks of four weight rows. */
-    private static final class MatmulTask implements WorkerPool.ParallelTask {
+    static final class MatmulTask implements WorkerPool.ParallelTask {
         private final float[][] sums;
         private MemorySegment x;
         private MemorySegment w;

@@ -1,7 +1,7 @@
 package ai.parallax.server.serve;
 
 import ai.parallax.kernels.simd.SimdOps;
-import ai.parallax.models.KvCache;
+import ai.parallax.models.ModelLoader;
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.runtime.LocalModel;
 import ai.parallax.runtime.engine.EngineConfig;
@@ -64,7 +64,7 @@ public final class LocalServer implements AutoCloseable {
         ModelConfig config = ModelConfig.read(o.model());
         int context = Math.min(o.maxContext(), config.maxPositionEmbeddings());
         local = LocalModel.open(o.model(), ops, context, progress);
-        long perBlock = KvCache.bytesPerBlock(config.numLayers(), o.blockSize(), config.keyValueWidth());
+        long perBlock = ModelLoader.kvCacheBytesPerBlock(config, config.numLayers(), o.blockSize());
         long free = freeMemory();
         long bytes = KvCacheSizing.bytes(o.kvCacheMemory(), free);
         int blocks = KvCacheSizing.blocks(bytes, perBlock, o.blockSize(), context, o.maxRunning());

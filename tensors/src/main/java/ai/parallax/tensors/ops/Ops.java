@@ -64,6 +64,22 @@ public interface Ops extends AutoCloseable {
     void matmul(Tensor x, Tensor w, Tensor bias, Tensor out);
 
     /**
+     * {@code out[g] = x[g] · w[g]ᵀ} for every g, each product shaped as {@link #matmul} says (no bias): many small
+     * independent products, such as one per attention head with its own matrix, in one call, so a backend can spread
+     * them over its threads instead of paying for each call. The arrays have equal lengths; no out[g] may alias any
+     * x. The default runs them one by one.
+     */
+    default void matmuls(Tensor[] x, Tensor[] w, Tensor[] out) {
+        if (x.length != w.length || out.length != w.length) {
+            throw new IllegalArgumentException("matmuls: " + x.length + " inputs, " + w.length + " weights and "
+                    + out.length + " outputs");
+        }
+        for (int g = 0; g < w.length; g++) {
+            matmul(x[g], w[g], null, out[g]);
+        }
+    }
+
+    /**
      * Root-mean-square norm over each row of length {@code weight.elementCount()}:
      * {@code out = x / sqrt(mean(x²) + eps) · weight}. x and out may be the same tensor. x may hold several
      * normalised rows per token (per-head q/k norm): it is viewed as {@code [x.elementCount() / width, width]}.
