@@ -2,6 +2,7 @@ package ai.parallax.models;
 
 import ai.parallax.models.config.Fp8Quantization;
 import ai.parallax.models.config.ModelConfig;
+import ai.parallax.models.gptoss.GptOssModel;
 import ai.parallax.models.llama.LlamaModel;
 import ai.parallax.models.llama.LlamaVariant;
 import ai.parallax.tensors.ops.Ops;
@@ -23,7 +24,22 @@ public final class ModelLoader {
     /** model_type → the variant of the Llama forward pass it uses. */
     private static final Map<String, Function<ModelConfig, LlamaVariant>> LLAMA_FAMILY = new LinkedHashMap<>();
 
+    /**
+     * model_type → an architecture with a forward pass of its own, which reads its quantization_config itself. Each
+     * builder gets the config, a loader over the checkpoint, the layer range, the backend, the positions the rotary
+     * tables must cover, and the config file's path for error messages.
+     */
+    private static final Map<String, Architecture> ARCHITECTURES = new LinkedHashMap<>();
+
+    /** Builds one stage of an architecture outside the Llama family. */
+    @FunctionalInterface
+    private interface Architecture {
+        CausalLanguageModel load(ModelConfig config, WeightLoader weights, LayerRange range, Ops ops, int positions,
+                                 String source);
+    }
+
     static {
+        ARCHITECTURES.put("gpt_oss", GptOssModel::load);
         LLAMA_FAMILY.put("llama", LlamaVariant::llama);
         LLAMA_FAMILY.put("qwen2", LlamaVariant::qwen2);
         LLAMA_FAMILY.put("qwen3", LlamaVariant::qwen3);
@@ -36,7 +52,9 @@ public final class ModelLoader {
 
     /** The model_type values this build can run. */
     public static Set<String> supportedModelTypes() {
-        return Collections.unmodifiableSet(LLAMA_FAMILY.keySet());
+        Set<String> all = new java.util.LinkedHashSet<>(LLAMA_FAMILY.keySet());
+        all.addAll(ARCHITECTURES.keySet());
+        return Collections.unmodifiableSet(all);
     }
 
     /** Loads every layer. */
@@ -61,10 +79,26 @@ public final class ModelLoader {
     public static CausalLanguageModel load(Path dir, ModelConfig config, Ops ops, LayerRange range, int maxPositions,
                                            LoadProgress progress) {
         requireDirectory(dir);
+        Architecture architecture = ARCHITECTURES.get(config.modelType());
+        if (architecture != null) {
+            int positions = Math.min(maxPositions, config.maxPositionEmbeddings());
+            WeightLoader weights = new WeightLoader(Checkpoint.open(dir));
+            try {
+                CausalLanguageModel model = architecture.load(config, weights, range, ops, positions,
+                        dir.resolve("config.json").toString());
+                if (progress != null) {
+                    weights.prefetch(progress);
+                }
+                return model;
+            } catch (RuntimeException e) {
+                weights.close();
+                throw e;
+            }
+        }
         Function<ModelConfig, LlamaVariant> variant = LLAMA_FAMILY.get(config.modelType());
         if (variant == null) {
             throw new ModelException(dir.resolve("config.json") + ": model_type \"" + config.modelType()
-                    + "\" is not supported (supported: " + String.join(", ", LLAMA_FAMILY.keySet()) + ")");
+                    + "\" is not supported (supported: " + String.join(", ", supportedModelTypes()) + ")");
         }
         Fp8Quantization quantization = Fp8Quantization.parse(config, dir.resolve("config.json").toString());
         int positions = Math.min(maxPositions, config.maxPositionEmbeddings());
