@@ -31,7 +31,7 @@ class BatchedForwardTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"stories260K", "tiny-random-qwen3"})
+    @ValueSource(strings = {"stories260K", "tiny-random-qwen3", "tiny-random-gpt-oss"})
     void batchedStepGivesEachSequenceItsOwnLogits(String name) {
         Path dir = ReferenceCase.models().resolve(name);
         int[] a = {1, 403, 407, 261, 300, 350, 280, 290};
