@@ -55,6 +55,7 @@ final class Mxfp4MatmulKernels {
     static final class Task implements WorkerPool.ParallelTask {
         private final IntVector magnitudeBits = VECTORISED
                 ? FloatVector.fromArray(F, MAGNITUDES, 0).reinterpretAsInts() : null;
+        private final float[][] laneScratch;
         private float[] reordered = new float[0];
         private MemorySegment blocks;
         private MemorySegment scales;
@@ -69,6 +70,13 @@ final class Mxfp4MatmulKernels {
          * Prepares a product: x {@code [tokens, k]} F32 is reordered now, into a buffer reused across calls (it
          * grows only when a larger batch arrives).
          */
+        Task(int threads) {
+            laneScratch = new float[threads][];
+            for (int i = 0; i < threads; i++) {
+                laneScratch[i] = LaneSums.scratch();
+            }
+        }
+
         void set(MemorySegment x, MemorySegment blocks, MemorySegment scales, MemorySegment bias, DType biasType,
                  MemorySegment out, int tokens, int n, int k) {
             this.blocks = blocks;
@@ -107,15 +115,16 @@ final class Mxfp4MatmulKernels {
             int from = SimdOps.split(n, part, parts);
             int to = SimdOps.split(n, part + 1, parts);
             int tileEnd = tokens - tokens % 4;
+            float[] lanes = laneScratch[part];
             for (int row = from; row < to; row++) {
                 float add = bias == null ? 0f : VectorLoads.scalar(biasType, bias, row);
                 int t = 0;
                 if (VECTORISED) {
                     for (; t < tileEnd; t += 4) {
-                        dotFour(row, t, add);
+                        dotFour(row, t, add, lanes);
                     }
                     for (; t < tokens; t++) {
-                        store(t, row, dotVector(row, t) + add);
+                        store(t, row, dotVector(row, t, lanes) + add);
                     }
                 } else {
                     for (; t < tokens; t++) {
@@ -140,7 +149,7 @@ final class Mxfp4MatmulKernels {
             return (IntVector) ByteVector.fromMemorySegment(B, blocks, offset, LE).convertShape(VectorOperators.B2I, I, 0);
         }
 
-        private float dotVector(int row, int token) {
+        private float dotVector(int row, int token, float[] lanes) {
             long rowBytes = (long) row * (k / 2);
             long rowScales = (long) row * (k / Mxfp4.BLOCK);
             int xRow = token * k;
@@ -157,11 +166,11 @@ final class Mxfp4MatmulKernels {
                 }
                 acc = sum.fma(FloatVector.broadcast(F, SCALES[Mxfp4.unsignedByte(scales, rowScales + b)]), acc);
             }
-            return acc.reduceLanes(VectorOperators.ADD);
+            return LaneSums.sum(acc, lanes);
         }
 
         /** Four input rows against one weight row: each block is decoded once for all four. */
-        private void dotFour(int row, int token, float add) {
+        private void dotFour(int row, int token, float add, float[] lanes) {
             long rowBytes = (long) row * (k / 2);
             long rowScales = (long) row * (k / Mxfp4.BLOCK);
             FloatVector a0 = FloatVector.zero(F);
@@ -191,10 +200,10 @@ final class Mxfp4MatmulKernels {
                 a2 = s2.fma(scale, a2);
                 a3 = s3.fma(scale, a3);
             }
-            store(token, row, a0.reduceLanes(VectorOperators.ADD) + add);
-            store(token + 1, row, a1.reduceLanes(VectorOperators.ADD) + add);
-            store(token + 2, row, a2.reduceLanes(VectorOperators.ADD) + add);
-            store(token + 3, row, a3.reduceLanes(VectorOperators.ADD) + add);
+            store(token, row, LaneSums.sum(a0, lanes) + add);
+            store(token + 1, row, LaneSums.sum(a1, lanes) + add);
+            store(token + 2, row, LaneSums.sum(a2, lanes) + add);
+            store(token + 3, row, LaneSums.sum(a3, lanes) + add);
         }
 
         private float dotScalar(int row, int token) {

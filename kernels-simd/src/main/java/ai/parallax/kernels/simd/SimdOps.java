@@ -427,7 +427,7 @@ public final class SimdOps implements Ops {
                     + "] exceed the int range");
         }
         if (mxfp4MatmulTask == null) {
-            mxfp4MatmulTask = new Mxfp4MatmulKernels.Task();
+            mxfp4MatmulTask = new Mxfp4MatmulKernels.Task(pool.size());
         }
         Mxfp4MatmulKernels.Task task = mxfp4MatmulTask;
         task.set(x.data(), blocks.data(), scales.data(), bias == null ? null : bias.data(),

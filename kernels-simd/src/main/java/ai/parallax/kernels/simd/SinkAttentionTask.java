@@ -21,6 +21,7 @@ import jdk.incubator.vector.VectorOperators;
  */
 final class SinkAttentionTask implements WorkerPool.ParallelTask {
     private final float[][] weights;
+    private final float[][] laneScratch;
     private MemorySegment q;
     private MemorySegment keys;
     private MemorySegment values;
@@ -36,6 +37,10 @@ final class SinkAttentionTask implements WorkerPool.ParallelTask {
 
     SinkAttentionTask(int threads) {
         weights = new float[threads][256];
+        laneScratch = new float[threads][];
+        for (int i = 0; i < threads; i++) {
+            laneScratch[i] = LaneSums.scratch();
+        }
     }
 
     void set(MemorySegment q, MemorySegment keys, MemorySegment values, MemorySegment sinks, DType sinkType,
@@ -83,7 +88,7 @@ final class SinkAttentionTask implements WorkerPool.ParallelTask {
             for (int pos = first; pos <= position; ) {
                 int run = Math.min(blockSize - pos % blockSize, position + 1 - pos);
                 long rowBytes = ((long) table[pos / blockSize] * blockSize + pos % blockSize) * kvRowBytes + headBytes;
-                scores(qOffset, rowBytes, kvRowBytes, pos - first, run, p);
+                scores(qOffset, rowBytes, kvRowBytes, pos - first, run, p, laneScratch[part]);
                 pos += run;
             }
             float sink = sinks == null ? Float.NEGATIVE_INFINITY : VectorLoads.scalar(sinkType, sinks, h);
@@ -93,7 +98,7 @@ final class SinkAttentionTask implements WorkerPool.ParallelTask {
     }
 
     /** p[at + i] = scale · q·k for {@code count} contiguous pool rows from {@code rowBytes}. */
-    private void scores(long qOffset, long rowBytes, long kvRowBytes, int at, int count, float[] p) {
+    private void scores(long qOffset, long rowBytes, long kvRowBytes, int at, int count, float[] p, float[] lanes) {
         int d = headDim;
         int vectorEnd = d - d % L;
         for (int i = 0; i < count; i++) {
@@ -103,7 +108,7 @@ final class SinkAttentionTask implements WorkerPool.ParallelTask {
                 acc = FloatVector.fromMemorySegment(F, q, qOffset + 4L * j, LE)
                         .fma(FloatVector.fromMemorySegment(F, keys, kOffset + 4L * j, LE), acc);
             }
-            float s = acc.reduceLanes(VectorOperators.ADD);
+            float s = LaneSums.sum(acc, lanes);
             for (int j = vectorEnd; j < d; j++) {
                 s += q.get(FLOAT, qOffset + 4L * j) * keys.get(FLOAT, kOffset + 4L * j);
             }
@@ -113,22 +118,17 @@ final class SinkAttentionTask implements WorkerPool.ParallelTask {
 
     /**
      * Softmax of the scores with one more column, the sink logit, which takes its share of the denominator and is
-     * then dropped. A sink of −∞ (no sinks) is ordinary softmax.
+     * then dropped. A sink of −∞ (no sinks) is ordinary softmax. The exponentials are scalar {@link Math#exp}: the
+     * vector EXP gives results in compiled code that differ in the last bit from its interpreted fallback, and
+     * results must not depend on JIT warm-up.
      */
     private static void softmaxWithSink(float[] p, int count, float sink) {
         float max = sink;
         for (int i = 0; i < count; i++) {
             max = Math.max(max, p[i]);
         }
-        int vectorEnd = count - count % L;
-        FloatVector sumV = FloatVector.zero(F);
-        for (int i = 0; i < vectorEnd; i += L) {
-            FloatVector e = FloatVector.fromArray(F, p, i).sub(max).lanewise(VectorOperators.EXP);
-            e.intoArray(p, i);
-            sumV = sumV.add(e);
-        }
-        float sum = sumV.reduceLanes(VectorOperators.ADD);
-        for (int i = vectorEnd; i < count; i++) {
+        float sum = 0f;
+        for (int i = 0; i < count; i++) {
             float e = (float) Math.exp(p[i] - max);
             p[i] = e;
             sum += e;
