@@ -22,7 +22,8 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>How a block of 32 is decoded in vector registers: its 16 bytes are widened to int lanes; the low nibbles are the
  * even elements and the high nibbles the odd ones. A nibble's low three bits index a table of the eight E2M1
- * magnitudes (a lane shuffle), and its top bit is moved into the float's sign bit. So that these two half-blocks
+ * magnitudes (a lane shuffle), and its top bit is moved into the float's sign bit; with 16 float lanes the table
+ * holds all 16 signed values and one shuffle decodes a code. So that these two half-blocks
  * meet matching inputs without an interleaving shuffle, each input row is first reordered, per block, into its 16
  * even elements followed by its 16 odd ones (once per call, on the calling thread). The block's sum is multiplied by
  * its power-of-two scale once.
@@ -55,6 +56,7 @@ final class Mxfp4MatmulKernels {
     static final class Task implements WorkerPool.ParallelTask {
         private final IntVector magnitudeBits = VECTORISED
                 ? FloatVector.fromArray(F, MAGNITUDES, 0).reinterpretAsInts() : null;
+        private final IntVector valueBits = L == 16 ? FloatVector.fromArray(F, E2M1, 0).reinterpretAsInts() : null;
         private final float[][] laneScratch;
         private float[] reordered = new float[0];
         private MemorySegment blocks;
@@ -140,6 +142,10 @@ final class Mxfp4MatmulKernels {
 
         /** The E2M1 values of {@code L} codes given as int lanes (sign in bit 3). */
         private FloatVector decode(IntVector codes) {
+            if (L == 16) {
+                // Sixteen lanes hold the whole signed table: one permute decodes the code.
+                return codes.selectFrom(valueBits).reinterpretAsFloats();
+            }
             IntVector magnitude = codes.lanewise(VectorOperators.AND, 7).selectFrom(magnitudeBits);
             IntVector sign = codes.lanewise(VectorOperators.AND, 8).lanewise(VectorOperators.LSHL, 28);
             return magnitude.lanewise(VectorOperators.XOR, sign).reinterpretAsFloats();
