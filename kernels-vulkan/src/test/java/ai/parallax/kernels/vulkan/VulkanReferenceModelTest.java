@@ -36,7 +36,7 @@ class VulkanReferenceModelTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"stories260K", "stories260K-bf16", "stories260K-f16", "tiny-random-qwen2",
-            "tiny-random-qwen3"})
+            "tiny-random-qwen3", "tiny-random-gpt-oss"})
     void logitsAndArgmaxMatchReferenceAtEveryPosition(String name) {
         Path dir = ReferenceCase.models().resolve(name);
         try (CausalLanguageModel model = ModelLoader.load(dir, ops, 512)) {
