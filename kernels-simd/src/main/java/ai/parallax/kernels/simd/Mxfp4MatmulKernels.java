@@ -56,7 +56,8 @@ final class Mxfp4MatmulKernels {
     static final class Task implements WorkerPool.ParallelTask {
         private final IntVector magnitudeBits = VECTORISED
                 ? FloatVector.fromArray(F, MAGNITUDES, 0).reinterpretAsInts() : null;
-        private final IntVector valueBits = L == 16 ? FloatVector.fromArray(F, E2M1, 0).reinterpretAsInts() : null;
+        /** The 16 signed values, when 16 lanes hold them (else null: magnitude table and sign bit). */
+        private final IntVector valueBits;
         private final float[][] laneScratch;
         private float[] reordered = new float[0];
         private MemorySegment blocks;
@@ -73,6 +74,12 @@ final class Mxfp4MatmulKernels {
          * grows only when a larger batch arrives).
          */
         Task(int threads) {
+            this(threads, L == 16);
+        }
+
+        /** With {@code signedTable} false the magnitude-and-sign decode runs whatever the width (tests use it). */
+        Task(int threads, boolean signedTable) {
+            valueBits = signedTable ? FloatVector.fromArray(F, E2M1, 0).reinterpretAsInts() : null;
             laneScratch = new float[threads][];
             for (int i = 0; i < threads; i++) {
                 laneScratch[i] = LaneSums.scratch();
@@ -142,7 +149,7 @@ final class Mxfp4MatmulKernels {
 
         /** The E2M1 values of {@code L} codes given as int lanes (sign in bit 3). */
         private FloatVector decode(IntVector codes) {
-            if (L == 16) {
+            if (valueBits != null) {
                 // Sixteen lanes hold the whole signed table: one permute decodes the code.
                 return codes.selectFrom(valueBits).reinterpretAsFloats();
             }
