@@ -316,7 +316,7 @@ public final class GptOssModel implements CausalLanguageModel {
             throw new IllegalStateException("logits() runs on the last stage; this stage holds layers " + layers);
         }
         int count = (int) hidden.rowCount();
-        Tensor rows = allPositions ? hidden : hidden.rows(count - 1, 1);
+        Tensor rows = allPositions || count == 1 ? hidden : hidden.rows(count - 1, 1);
         ops.rmsNorm(rows, finalNorm, eps, rows);
         Tensor logits = logitsSlot.rows((int) rows.rowCount());
         ops.matmul(rows, lmHead, null, logits);
