@@ -5,7 +5,6 @@ import ai.parallax.models.config.ModelConfig;
 import ai.parallax.tensors.Mxfp4;
 import com.fasterxml.jackson.databind.JsonNode;
 
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -21,6 +20,10 @@ import java.util.List;
  */
 public record GptOssConfig(boolean[] slidingLayers, int slidingWindow, int experts, int expertsPerToken,
                            float swigluLimit, YarnRope yarn) {
+    public GptOssConfig {
+        slidingLayers = slidingLayers.clone();
+    }
+
     /** The sigmoid slope of gpt-oss's SwiGLU (a constant of the architecture, not a config field). */
     public static final float SWIGLU_ALPHA = 1.702f;
 
@@ -92,19 +95,13 @@ public record GptOssConfig(boolean[] slidingLayers, int slidingWindow, int exper
         }
     }
 
-    public boolean isSliding(int layer) {
-        return slidingLayers[layer];
+    @Override
+    public boolean[] slidingLayers() {
+        return slidingLayers.clone();
     }
 
-    /** The layer indices of each attention type, for messages and tests. */
-    public List<Integer> slidingLayerIndices() {
-        List<Integer> out = new ArrayList<>();
-        for (int i = 0; i < slidingLayers.length; i++) {
-            if (slidingLayers[i]) {
-                out.add(i);
-            }
-        }
-        return out;
+    public boolean isSliding(int layer) {
+        return slidingLayers[layer];
     }
 
     private static int positive(JsonNode json, String name, String source) {
