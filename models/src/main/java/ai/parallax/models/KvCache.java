@@ -30,7 +30,7 @@ public final class KvCache implements AutoCloseable {
 
     /** A paged cache of {@code blockCount} blocks of {@code blockSize} positions. */
     public KvCache(Ops ops, LayerRange layers, int blockCount, int blockSize, int keyValueWidth) {
-        this(ops, layers, blockCount, blockSize, keyValueWidth, false);
+        this(ops, layers, blockCount, blockSize, keyValueWidth, false, null);
     }
 
     /**
@@ -39,7 +39,7 @@ public final class KvCache implements AutoCloseable {
      * (DeepSeek's multi-head latent attention caches {@code kv_lora_rank + qk_rope_head_dim} floats per position).
      */
     public static KvCache latent(Ops ops, LayerRange layers, int blockCount, int blockSize, int latentWidth) {
-        return new KvCache(ops, layers, blockCount, blockSize, latentWidth, true);
+        return new KvCache(ops, layers, blockCount, blockSize, latentWidth, true, null);
     }
 
     /** Bytes of one block of a {@link #latent} cache over all layers of the stage. */
@@ -47,7 +47,19 @@ public final class KvCache implements AutoCloseable {
         return (long) layerCount * blockSize * latentWidth * Float.BYTES;
     }
 
-    private KvCache(Ops ops, LayerRange layers, int blockCount, int blockSize, int keyValueWidth, boolean latent) {
+
+    /**
+     * A contiguous cache for one sequence of up to {@code capacity} positions in which layer {@code l} keeps only
+     * {@code layerRows[l − layers.start()]} rows (at most {@code capacity}): a sliding-window layer's ring of its
+     * most recent positions, which its model maps to rows itself ({@link #rows}). Its memory does not grow with
+     * the capacity.
+     */
+    public KvCache(Ops ops, LayerRange layers, int capacity, int keyValueWidth, int[] layerRows) {
+        this(ops, layers, 1, capacity, keyValueWidth, false, layerRows.clone());
+    }
+
+    private KvCache(Ops ops, LayerRange layers, int blockCount, int blockSize, int keyValueWidth, boolean latent,
+                    int[] layerRows) {
         if (blockCount <= 0 || blockSize <= 0) {
             throw new IllegalArgumentException("KV cache needs a positive capacity, got " + blockCount + " blocks of "
                     + blockSize + " positions");
@@ -60,14 +72,23 @@ public final class KvCache implements AutoCloseable {
         long rows = Math.multiplyExact((long) blockCount, blockSize);
         this.keys = new Tensor[layers.count()];
         this.values = new Tensor[layers.count()];
+        if (layerRows != null && layerRows.length != layers.count()) {
+            throw new IllegalArgumentException(layerRows.length + " row counts for the " + layers.count()
+                    + " layers " + layers);
+        }
         for (int i = 0; i < layers.count(); i++) {
             int layer = layers.start() + i;
+            long layerRowCount = layerRows == null ? rows : layerRows[i];
+            if (layerRowCount <= 0 || layerRowCount > rows) {
+                throw new IllegalArgumentException("layer " + layer + " of a KV cache of " + rows
+                        + " positions cannot keep " + layerRowCount + " rows");
+            }
             if (latent) {
-                keys[i] = ops.allocate("kv.latent." + layer, rows, keyValueWidth);
+                keys[i] = ops.allocate("kv.latent." + layer, layerRowCount, keyValueWidth);
                 values[i] = keys[i];
             } else {
-                keys[i] = ops.allocate("kv.keys." + layer, rows, keyValueWidth);
-                values[i] = ops.allocate("kv.values." + layer, rows, keyValueWidth);
+                keys[i] = ops.allocate("kv.keys." + layer, layerRowCount, keyValueWidth);
+                values[i] = ops.allocate("kv.values." + layer, layerRowCount, keyValueWidth);
             }
         }
         this.single = new BatchLayout(blockSize);
@@ -93,6 +114,20 @@ public final class KvCache implements AutoCloseable {
     /** Bytes of one block over all layers of the stage, keys and values: what sizing a pool divides by. */
     public static long bytesPerBlock(int layerCount, int blockSize, int keyValueWidth) {
         return 2L * layerCount * blockSize * keyValueWidth * Float.BYTES;
+    }
+
+    /** Rows layer {@code layer} keeps: the capacity, or fewer for a ring of recent positions. */
+    public int rows(int layer) {
+        return (int) keys[layer - layers.start()].rowCount();
+    }
+
+    /** Bytes of keys and values this cache holds, over all its layers. */
+    public long byteSize() {
+        long total = 0;
+        for (int i = 0; i < keys.length; i++) {
+            total += keys[i].byteSize() + values[i].byteSize();
+        }
+        return total;
     }
 
     public Tensor keys(int layer) {

@@ -3,6 +3,7 @@ package ai.parallax.models;
 import ai.parallax.models.config.Fp8Quantization;
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.models.deepseek.DeepSeekModel;
+import ai.parallax.models.gptoss.GptOssModel;
 import ai.parallax.models.llama.LlamaModel;
 import ai.parallax.models.llama.LlamaVariant;
 import ai.parallax.tensors.DType;
@@ -26,7 +27,22 @@ public final class ModelLoader {
     /** model_type → the variant of the Llama forward pass it uses. */
     private static final Map<String, Function<ModelConfig, LlamaVariant>> LLAMA_FAMILY = new LinkedHashMap<>();
 
+    /**
+     * model_type → an architecture with a forward pass of its own, which reads its quantization_config itself. Each
+     * builder gets the config, a loader over the checkpoint, the layer range, the backend, the positions the rotary
+     * tables must cover, and the config file's path for error messages.
+     */
+    private static final Map<String, Architecture> ARCHITECTURES = new LinkedHashMap<>();
+
+    /** Builds one stage of an architecture outside the Llama family. */
+    @FunctionalInterface
+    private interface Architecture {
+        CausalLanguageModel load(ModelConfig config, WeightLoader weights, LayerRange range, Ops ops, int positions,
+                                 String source);
+    }
+
     static {
+        ARCHITECTURES.put("gpt_oss", GptOssModel::load);
         LLAMA_FAMILY.put("llama", LlamaVariant::llama);
         LLAMA_FAMILY.put("qwen2", LlamaVariant::qwen2);
         LLAMA_FAMILY.put("qwen3", LlamaVariant::qwen3);
@@ -34,22 +50,15 @@ public final class ModelLoader {
         LLAMA_FAMILY.put("qwen3_moe", LlamaVariant::qwen3Moe);
     }
 
-    private ModelLoader() {
-    }
-
-    /** model_type → an architecture with its own forward pass. */
-    private static final Map<String, Architecture> ARCHITECTURES = new LinkedHashMap<>();
+    /** Architectures whose quantization_config is not block FP8 (gpt-oss: MXFP4 experts) and is read by the model. */
+    private static final Set<String> OWN_QUANTIZATION = Set.of("gpt_oss");
 
     static {
-        ARCHITECTURES.put("deepseek_v3", DeepSeekModel::load);
-        ARCHITECTURES.put("kimi_k2", DeepSeekModel::load);
+        ARCHITECTURES.put("deepseek_v3", (c, w, r, o, p, source) -> DeepSeekModel.load(c, w, r, o, p));
+        ARCHITECTURES.put("kimi_k2", (c, w, r, o, p, source) -> DeepSeekModel.load(c, w, r, o, p));
     }
 
-    /** Builds the layers of one stage of an architecture from a checkpoint. */
-    @FunctionalInterface
-    private interface Architecture {
-        CausalLanguageModel load(ModelConfig config, WeightLoader weights, LayerRange range, Ops ops,
-                                 int maxPositions);
+    private ModelLoader() {
     }
 
     /** The model_type values this build can run. */
@@ -87,12 +96,14 @@ public final class ModelLoader {
             throw new ModelException(dir.resolve("config.json") + ": model_type \"" + config.modelType()
                     + "\" is not supported (supported: " + String.join(", ", supportedModelTypes()) + ")");
         }
-        Fp8Quantization quantization = Fp8Quantization.parse(config, dir.resolve("config.json").toString());
+        String source = dir.resolve("config.json").toString();
         int positions = Math.min(maxPositions, config.maxPositionEmbeddings());
-        WeightLoader weights = new WeightLoader(Checkpoint.open(dir), quantization);
+        WeightLoader weights = OWN_QUANTIZATION.contains(config.modelType())
+                ? new WeightLoader(Checkpoint.open(dir))
+                : new WeightLoader(Checkpoint.open(dir), Fp8Quantization.parse(config, source));
         try {
             CausalLanguageModel model = architecture != null
-                    ? architecture.load(config, weights, range, ops, positions)
+                    ? architecture.load(config, weights, range, ops, positions, source)
                     : LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
             if (progress != null) {
                 weights.prefetch(progress);
