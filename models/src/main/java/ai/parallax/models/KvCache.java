@@ -4,6 +4,8 @@ import ai.parallax.tensors.Tensor;
 import ai.parallax.tensors.ops.BatchLayout;
 import ai.parallax.tensors.ops.Ops;
 
+import java.util.function.IntPredicate;
+
 /**
  * Keys and values for the layers of one stage, in F32 pools of {@code [blocks·blockSize, kvHeads·headDim]} per
  * layer. The pool is cut into fixed-size blocks; which blocks hold which sequence's positions is the business of
@@ -21,6 +23,7 @@ public final class KvCache implements AutoCloseable {
     private final Tensor[] values;
     private final BatchLayout single;
     private final int[] identityTable;
+    private final RecurrentStateSlots recurrentStates; // null when the stage has no recurrent layer
 
     /** A contiguous cache for one sequence of up to {@code capacity} positions. */
     public KvCache(Ops ops, LayerRange layers, int capacity, int keyValueWidth) {
@@ -29,6 +32,16 @@ public final class KvCache implements AutoCloseable {
 
     /** A paged cache of {@code blockCount} blocks of {@code blockSize} positions. */
     public KvCache(Ops ops, LayerRange layers, int blockCount, int blockSize, int keyValueWidth) {
+        this(ops, layers, blockCount, blockSize, keyValueWidth, layer -> true, null);
+    }
+
+    /**
+     * A paged cache for a hybrid stage: only the layers {@code attentionLayer} accepts get key and value pools; the
+     * others (linear attention) keep their fixed-size state in {@code recurrentStates}, which may be null when the
+     * stage has none.
+     */
+    public KvCache(Ops ops, LayerRange layers, int blockCount, int blockSize, int keyValueWidth,
+                   IntPredicate attentionLayer, RecurrentStateSlots recurrentStates) {
         if (blockCount <= 0 || blockSize <= 0) {
             throw new IllegalArgumentException("KV cache needs a positive capacity, got " + blockCount + " blocks of "
                     + blockSize + " positions");
@@ -42,6 +55,9 @@ public final class KvCache implements AutoCloseable {
         this.values = new Tensor[layers.count()];
         for (int i = 0; i < layers.count(); i++) {
             int layer = layers.start() + i;
+            if (!attentionLayer.test(layer)) {
+                continue;
+            }
             keys[i] = ops.allocate("kv.keys." + layer, rows, keyValueWidth);
             values[i] = ops.allocate("kv.values." + layer, rows, keyValueWidth);
         }
@@ -50,6 +66,7 @@ public final class KvCache implements AutoCloseable {
         for (int b = 0; b < blockCount; b++) {
             identityTable[b] = b;
         }
+        this.recurrentStates = recurrentStates;
     }
 
     /** Positions the cache can hold in all. */
@@ -71,16 +88,29 @@ public final class KvCache implements AutoCloseable {
     }
 
     public Tensor keys(int layer) {
-        return keys[layer - layers.start()];
+        return pool(keys, layer);
     }
 
     public Tensor values(int layer) {
-        return values[layer - layers.start()];
+        return pool(values, layer);
+    }
+
+    /** The fixed-size state of the stage's recurrent layers, or null when it has none. */
+    public RecurrentStateSlots recurrentStates() {
+        return recurrentStates;
+    }
+
+    private Tensor pool(Tensor[] pools, int layer) {
+        Tensor pool = pools[layer - layers.start()];
+        if (pool == null) {
+            throw new IllegalArgumentException("layer " + layer + " keeps no keys and values (a recurrent layer)");
+        }
+        return pool;
     }
 
     /**
      * The layout of a step that runs {@code count} tokens of the cache's only sequence from {@code startPos}, with
-     * the blocks in order (position p is row p). Reused: valid until the next call.
+     * the blocks in order (position p is row p) and, for a stage with linear attention, recurrent state slot 0. Reused: valid until the next call.
      */
     public BatchLayout singleSequence(int startPos, int count) {
         if (startPos + count > capacity()) {
@@ -88,7 +118,7 @@ public final class KvCache implements AutoCloseable {
                     + " exceed the KV cache capacity " + capacity());
         }
         single.clear();
-        single.add(startPos, count, identityTable);
+        single.add(startPos, count, identityTable, recurrentStates == null ? BatchLayout.NO_STATE_SLOT : 0);
         return single;
     }
 
@@ -96,8 +126,10 @@ public final class KvCache implements AutoCloseable {
     @Override
     public void close() {
         for (int i = 0; i < keys.length; i++) {
-            ops.free(keys[i]);
-            ops.free(values[i]);
+            if (keys[i] != null) {
+                ops.free(keys[i]);
+                ops.free(values[i]);
+            }
         }
     }
 }

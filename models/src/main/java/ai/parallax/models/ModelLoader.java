@@ -4,6 +4,7 @@ import ai.parallax.models.config.Fp8Quantization;
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.models.llama.LlamaModel;
 import ai.parallax.models.llama.LlamaVariant;
+import ai.parallax.models.qwen3next.Qwen3NextModel;
 import ai.parallax.tensors.ops.Ops;
 import ai.parallax.tensors.safetensors.Checkpoint;
 
@@ -31,12 +32,16 @@ public final class ModelLoader {
         LLAMA_FAMILY.put("qwen3_moe", LlamaVariant::qwen3Moe);
     }
 
+    private static final String QWEN3_NEXT = "qwen3_next";
+
     private ModelLoader() {
     }
 
     /** The model_type values this build can run. */
     public static Set<String> supportedModelTypes() {
-        return Collections.unmodifiableSet(LLAMA_FAMILY.keySet());
+        Set<String> types = new java.util.LinkedHashSet<>(LLAMA_FAMILY.keySet());
+        types.add(QWEN3_NEXT);
+        return Collections.unmodifiableSet(types);
     }
 
     /** Loads every layer. */
@@ -62,15 +67,18 @@ public final class ModelLoader {
                                            LoadProgress progress) {
         requireDirectory(dir);
         Function<ModelConfig, LlamaVariant> variant = LLAMA_FAMILY.get(config.modelType());
-        if (variant == null) {
+        boolean qwen3Next = QWEN3_NEXT.equals(config.modelType());
+        if (variant == null && !qwen3Next) {
             throw new ModelException(dir.resolve("config.json") + ": model_type \"" + config.modelType()
-                    + "\" is not supported (supported: " + String.join(", ", LLAMA_FAMILY.keySet()) + ")");
+                    + "\" is not supported (supported: " + String.join(", ", supportedModelTypes()) + ")");
         }
         Fp8Quantization quantization = Fp8Quantization.parse(config, dir.resolve("config.json").toString());
         int positions = Math.min(maxPositions, config.maxPositionEmbeddings());
         WeightLoader weights = new WeightLoader(Checkpoint.open(dir), quantization);
         try {
-            CausalLanguageModel model = LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
+            CausalLanguageModel model = qwen3Next
+                    ? Qwen3NextModel.load(config, weights, range, ops, positions)
+                    : LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
             if (progress != null) {
                 weights.prefetch(progress);
             }
