@@ -20,6 +20,9 @@ import ai.parallax.tensors.ops.Ops;
  * </pre>
  *
  * Splitting q from its gate and applying the gate are done on the host: the backend has no strided-column op.
+ *
+ * <p>Exponentials use {@link StrictMath}: {@link Math#exp} may differ by an ulp between interpreted and compiled
+ * code, and a model split into stages must reproduce the whole model bit for bit.
  */
 final class GatedAttention {
     private final Ops ops;
@@ -115,7 +118,7 @@ final class GatedAttention {
 
         ops.copyToHost(attention, query, 0);
         for (int i = 0; i < count * qWidth; i++) {
-            query[i] *= 1f / (1f + (float) Math.exp(-gate[i]));
+            query[i] *= 1f / (1f + (float) StrictMath.exp(-gate[i]));
         }
         ops.copyFromHost(query, 0, attention);
         ops.matmul(attention, outputProj, null, out);

@@ -24,6 +24,9 @@ import ai.parallax.tensors.ops.Ops;
  * {@link RecurrentStateSlots}, part {@link #CONV_STATE} and part {@link #DELTA_STATE}; a sequence whose batch entry
  * starts at position 0 starts from zeros. The projections run on the backend as one matrix product over the whole
  * batch; the convolution and the recurrence run on the host, sequence by sequence.
+ *
+ * <p>Exponentials use {@link StrictMath}: {@link Math#exp} may differ by an ulp between interpreted and compiled
+ * code, and a model split into stages must reproduce the whole model bit for bit.
  */
 final class GatedDeltaNet {
     static final int CONV_STATE = 0;
@@ -81,7 +84,7 @@ final class GatedDeltaNet {
         float[] aLogs = host(aLog);
         this.negExpALog = new float[valueHeads];
         for (int h = 0; h < valueHeads; h++) {
-            negExpALog[h] = (float) -Math.exp(aLogs[h]);
+            negExpALog[h] = (float) -StrictMath.exp(aLogs[h]);
         }
         this.dtBias = host(dtBias);
         this.normWeight = host(norm);
@@ -266,16 +269,16 @@ final class GatedDeltaNet {
     }
 
     private static float silu(float x) {
-        return x / (1f + (float) Math.exp(-x));
+        return x / (1f + (float) StrictMath.exp(-x));
     }
 
     private static float sigmoid(float x) {
-        return 1f / (1f + (float) Math.exp(-x));
+        return 1f / (1f + (float) StrictMath.exp(-x));
     }
 
     private static float softplus(float x) {
         // torch's softplus switches to the identity above 20, where log1p(exp(x)) equals x in float.
-        return x > 20f ? x : (float) Math.log1p(Math.exp(x));
+        return x > 20f ? x : (float) StrictMath.log1p(StrictMath.exp(x));
     }
 
     private static float[] grow(float[] a, int length) {

@@ -25,6 +25,9 @@ package ai.parallax.models.qwen3next;
  * <p>Arrays are row-major: q and k rows of {@code keyDim}, v, u and o rows of {@code valueDim}; the caller has
  * already l2-normalised q and k and scaled q. An instance owns the scratch of one chunk; it allocates nothing per
  * call.
+ *
+ * <p>Exponentials use {@link StrictMath}: {@link Math#exp} may differ by an ulp between interpreted and compiled
+ * code, and a model split into stages must reproduce the whole model bit for bit.
  */
 final class GatedDeltaRule {
     /** Tokens per chunk of the chunked form, as in the Hugging Face and flash-linear-attention kernels. */
@@ -51,7 +54,7 @@ final class GatedDeltaRule {
                    float[] out) {
         float[] u = writes;
         for (int t = 0; t < n; t++) {
-            float eg = (float) Math.exp(g[t]);
+            float eg = (float) StrictMath.exp(g[t]);
             int kt = t * keyDim;
             for (int j = 0; j < valueDim; j++) {
                 u[j] = 0f;
@@ -108,7 +111,7 @@ final class GatedDeltaRule {
         // u_t by forward substitution, and o_t from S₀ and the writes so far.
         float[] u = writes;
         for (int t = 0; t < c; t++) {
-            float eg = (float) Math.exp(decay[t]);
+            float eg = (float) StrictMath.exp(decay[t]);
             int kt = (start + t) * keyDim;
             int vt = (start + t) * valueDim;
             int ut = t * valueDim;
@@ -126,7 +129,7 @@ final class GatedDeltaRule {
                 }
             }
             for (int j = 0; j < t; j++) {
-                column[j] = (float) Math.exp(decay[t] - decay[j]);
+                column[j] = (float) StrictMath.exp(decay[t] - decay[j]);
                 float w = column[j] * keyKey[t * CHUNK + j];
                 int uj = j * valueDim;
                 for (int x = 0; x < valueDim; x++) {
@@ -148,9 +151,9 @@ final class GatedDeltaRule {
         }
         // S = exp(G_last) S₀ + Σ_j exp(G_last − G_j) k_j u_jᵀ.
         float last = decay[c - 1];
-        float egLast = (float) Math.exp(last);
+        float egLast = (float) StrictMath.exp(last);
         for (int j = 0; j < c; j++) {
-            column[j] = (float) Math.exp(last - decay[j]);
+            column[j] = (float) StrictMath.exp(last - decay[j]);
         }
         for (int i = 0; i < keyDim; i++) {
             int row = so + i * valueDim;
