@@ -37,7 +37,6 @@ final class GatedAttention {
     private final int headDim;
     private final float scale;
     private final float eps;
-    private final long weightBytes;
     private final ScratchBuffers.Slot queryGateRows;
     private final ScratchBuffers.Slot queryRows;
     private final ScratchBuffers.Slot keyRows;
@@ -61,21 +60,13 @@ final class GatedAttention {
         this.keyProj = w.require(prefix + "k_proj.weight", kvWidth, hidden);
         this.valueProj = w.require(prefix + "v_proj.weight", kvWidth, hidden);
         this.outputProj = w.require(prefix + "o_proj.weight", hidden, qWidth);
-        Tensor qNorm = w.require(prefix + "q_norm.weight", headDim);
-        Tensor kNorm = w.require(prefix + "k_norm.weight", headDim);
-        this.queryNorm = norms.onePlus(qNorm);
-        this.keyNorm = norms.onePlus(kNorm);
-        this.weightBytes = queryGateProj.byteSize() + keyProj.byteSize() + valueProj.byteSize()
-                + outputProj.byteSize() + qNorm.byteSize() + kNorm.byteSize();
+        this.queryNorm = norms.onePlus(w.require(prefix + "q_norm.weight", headDim));
+        this.keyNorm = norms.onePlus(w.require(prefix + "k_norm.weight", headDim));
         this.queryGateRows = scratch.slot("attention.queryGate", 2 * qWidth);
         this.queryRows = scratch.slot("attention.query", qWidth);
         this.keyRows = scratch.slot("attention.key", kvWidth);
         this.valueRows = scratch.slot("attention.value", kvWidth);
         this.attentionRows = scratch.slot("attention.out", qWidth);
-    }
-
-    long weightBytes() {
-        return weightBytes;
     }
 
     /** The mixer's output for the normed hidden states {@code x} of the batch into {@code out}; extends the cache. */

@@ -48,7 +48,6 @@ final class GatedDeltaNet {
     private final float[] negExpALog;    // −exp(A_log) per value head
     private final float[] dtBias;
     private final float[] normWeight;    // [valueDim]
-    private final long weightBytes;
     private final ScratchBuffers.Slot qkvzRows;
     private final ScratchBuffers.Slot baRows;
     private final ScratchBuffers.Slot coreRows;
@@ -88,8 +87,6 @@ final class GatedDeltaNet {
         }
         this.dtBias = host(dtBias);
         this.normWeight = host(norm);
-        this.weightBytes = inProjQkvz.byteSize() + inProjBa.byteSize() + outProj.byteSize() + conv.byteSize()
-                + aLog.byteSize() + dtBias.byteSize() + norm.byteSize();
         this.qkvzRows = scratch.slot("deltanet.qkvz", inProjQkvz.rowCount());
         this.baRows = scratch.slot("deltanet.ba", inProjBa.rowCount());
         this.coreRows = scratch.slot("deltanet.core", (long) valueHeads * valueDim);
@@ -109,10 +106,6 @@ final class GatedDeltaNet {
                 w.require(prefix + "A_log", c.linearValueHeads()),
                 w.require(prefix + "dt_bias", c.linearValueHeads()),
                 w.require(prefix + "norm.weight", c.linearValueDim()));
-    }
-
-    long weightBytes() {
-        return weightBytes;
     }
 
     /**

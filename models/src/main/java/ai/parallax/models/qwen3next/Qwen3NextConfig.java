@@ -98,6 +98,18 @@ public record Qwen3NextConfig(boolean[] linearLayers, int linearKeyHeads, int li
         return linearValueHeads * linearKeyDim * linearValueDim;
     }
 
+    /**
+     * Cache memory layer {@code layer} needs for one sequence of {@code positions} tokens: keys and values of every
+     * position for full attention; for linear attention the fixed convolution window and delta-rule state, however
+     * long the sequence. What placing a layer range must budget for besides the weights.
+     */
+    public long cacheBytesPerSequence(ModelConfig config, int layer, long positions) {
+        if (isLinear(layer)) {
+            return ((long) convStateWidth() + deltaStateWidth()) * Float.BYTES;
+        }
+        return 2L * positions * config.keyValueWidth() * Float.BYTES;
+    }
+
     private static int positive(JsonNode json, String name, int fallback, String source) {
         JsonNode n = json.get(name);
         if (n == null || n.isNull()) {

@@ -138,6 +138,35 @@ class Qwen3NextModelTest {
         }
     }
 
+    /**
+     * The per-layer weight estimate counts what each layer type really holds (every expert, the shared expert, the
+     * linear-attention projections and small tensors), and a one-layer stage holds exactly that; the cache estimate
+     * grows with the context for full attention only.
+     */
+    @Test
+    void memoryEstimatesCountWhatEachLayerTypeNeeds() {
+        long hidden = 64;
+        long norms = 2 * hidden;
+        long moe = 8 * hidden + 8 * 3 * 32 * hidden + 3 * 48 * hidden + hidden;
+        long dense = 3 * 128 * hidden;
+        long linear = 256 * hidden + 8 * hidden + 160 * 4 + 4 + 4 + 24 + hidden * 96;
+        long full = 256 * hidden + 2 * 64 * hidden + hidden * 128 + 2 * 32;
+        long bf16 = 2;
+        assertThat(ModelLoader.layerWeightBytes(dir)).containsExactly((norms + linear + moe) * bf16,
+                (norms + full + moe) * bf16, (norms + linear + dense) * bf16, (norms + full + moe) * bf16);
+
+        ModelConfig config = ModelConfig.read(dir);
+        try (CausalLanguageModel middle = ModelLoader.load(dir, config, ops,
+                new ai.parallax.models.LayerRange(1, 3, 4), 64)) {
+            assertThat(middle.weightBytes()).isEqualTo((2 * norms + full + moe + linear + dense) * bf16);
+        }
+        Qwen3NextConfig next = Qwen3NextConfig.parse(config, "config.json");
+        long state = (3L * 160 + 4L * 16 * 24) * Float.BYTES;
+        assertThat(next.cacheBytesPerSequence(config, 0, 10)).isEqualTo(state);
+        assertThat(next.cacheBytesPerSequence(config, 0, 100_000)).isEqualTo(state);
+        assertThat(next.cacheBytesPerSequence(config, 1, 10)).isEqualTo(2L * 10 * 64 * Float.BYTES);
+    }
+
     @Test
     void unsupportedConfigValuesAreNamed() throws IOException {
         assertRefused("layer_types", json -> json.putArray("layer_types").add("linear_attention")
