@@ -36,7 +36,9 @@ final class GatedDeltaRule {
     private final int keyDim;
     private final int valueDim;
     private final float[] decay = new float[CHUNK];        // G_t, the cumulative log-decay inside the chunk
-    private final float[] keyKey = new float[CHUNK * CHUNK];
+    private final float[] keyKey = new float[CHUNK * CHUNK];      // k_t · k_j
+    private final float[] queryKey = new float[CHUNK * CHUNK];    // q_t · k_j
+    private final float[] keysTransposed;                         // [keyDim, CHUNK]
     private final float[] writes;                          // u, [CHUNK, valueDim]
     private final float[] column = new float[CHUNK];
 
@@ -44,6 +46,7 @@ final class GatedDeltaRule {
         this.keyDim = keyDim;
         this.valueDim = valueDim;
         this.writes = new float[CHUNK * valueDim];
+        this.keysTransposed = new float[keyDim * CHUNK];
     }
 
     /**
@@ -101,11 +104,29 @@ final class GatedDeltaRule {
             cumulative += g[start + t];
             decay[t] = cumulative;
         }
-        // k_t · k_j for j < t.
+        // The chunk's dot products k_t·k_j and q_t·k_j, against transposed keys so that the inner loop runs over
+        // contiguous j (a reduction over i would not vectorise: float addition order is fixed in Java).
         for (int t = 0; t < c; t++) {
             int kt = (start + t) * keyDim;
-            for (int j = 0; j < t; j++) {
-                keyKey[t * CHUNK + j] = dot(k, kt, k, (start + j) * keyDim, keyDim);
+            for (int i = 0; i < keyDim; i++) {
+                keysTransposed[i * CHUNK + t] = k[kt + i];
+            }
+        }
+        for (int t = 0; t < c; t++) {
+            int row = t * CHUNK;
+            int kt = (start + t) * keyDim;
+            for (int j = 0; j < c; j++) {
+                keyKey[row + j] = 0f;
+                queryKey[row + j] = 0f;
+            }
+            for (int i = 0; i < keyDim; i++) {
+                float ki = k[kt + i];
+                float qi = q[kt + i];
+                int col = i * CHUNK;
+                for (int j = 0; j < c; j++) {
+                    keyKey[row + j] += ki * keysTransposed[col + j];
+                    queryKey[row + j] += qi * keysTransposed[col + j];
+                }
             }
         }
         // u_t by forward substitution, and o_t from S₀ and the writes so far.
@@ -142,7 +163,7 @@ final class GatedDeltaRule {
             }
             column[t] = 1f;
             for (int j = 0; j <= t; j++) {
-                float w = column[j] * dot(q, kt, k, (start + j) * keyDim, keyDim);
+                float w = column[j] * queryKey[t * CHUNK + j];
                 int uj = j * valueDim;
                 for (int x = 0; x < valueDim; x++) {
                     out[vt + x] += w * u[uj + x];
@@ -168,13 +189,5 @@ final class GatedDeltaRule {
                 }
             }
         }
-    }
-
-    private static float dot(float[] a, int ao, float[] b, int bo, int n) {
-        float sum = 0f;
-        for (int i = 0; i < n; i++) {
-            sum += a[ao + i] * b[bo + i];
-        }
-        return sum;
     }
 }
