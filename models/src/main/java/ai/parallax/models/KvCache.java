@@ -11,6 +11,9 @@ import java.util.function.IntPredicate;
  * layer. The pool is cut into fixed-size blocks; which blocks hold which sequence's positions is the business of
  * the block tables in a {@link BatchLayout} (the serving engine's allocator hands them out).
  *
+ * <p>A hybrid model's linear-attention layers have no keys and values; the cache holds their fixed-size state per
+ * sequence in {@link #recurrentStates()} instead, and only the other layers get pools.
+ *
  * <p>A cache of one block as large as the sequence is the contiguous cache of a single sequence: position p is row
  * p. {@link #singleSequence} gives the batch layout for that use.
  */

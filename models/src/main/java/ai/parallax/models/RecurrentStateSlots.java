@@ -80,7 +80,7 @@ public final class RecurrentStateSlots {
         return checkSlot(slot) * parts[part];
     }
 
-    /** Empties a slot in every layer: a sequence that starts at position 0 starts from here. */
+    /** Empties a slot of one layer: a sequence that starts at position 0 starts from zeros. */
     public void reset(int layer, int slot) {
         checkSlot(slot);
         float[][] layerState = state[layer - layers.start()];

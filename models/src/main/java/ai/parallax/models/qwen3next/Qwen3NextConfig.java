@@ -79,6 +79,12 @@ public record Qwen3NextConfig(boolean[] linearLayers, int linearKeyHeads, int li
         return new Qwen3NextConfig(linear, keyHeads, keyDim, valueHeads, valueDim, kernel, rotaryDim, moe);
     }
 
+    /** A copy: the record must not hand out its array. */
+    @Override
+    public boolean[] linearLayers() {
+        return linearLayers.clone();
+    }
+
     public boolean isLinear(int layer) {
         return linearLayers[layer];
     }

@@ -153,18 +153,36 @@ public final class Qwen3NextModel implements CausalLanguageModel {
         return newCache(1, capacity, 1);
     }
 
-    /** A paged cache whose state slots serve up to {@code blockCount} sequences: each holds at least one block. */
+    /**
+     * Refused when this stage has linear-attention layers: their per-sequence state needs a bound on the sequences
+     * running at once ({@link #newPagedKvCache(int, int, int)}); sizing it by the block count could take gigabytes.
+     */
     @Override
     public KvCache newPagedKvCache(int blockCount, int blockSize) {
-        return newPagedKvCache(blockCount, blockSize, blockCount);
+        if (hasLinearLayers()) {
+            throw new ModelException("qwen3_next layers " + layers + " include linear attention, whose state needs "
+                    + "slots per running sequence: create the cache with newPagedKvCache(blockCount, blockSize, "
+                    + "maxSequences) and name a state slot for each sequence of a batch");
+        }
+        return newCache(blockCount, blockSize, 1);
     }
 
     /**
-     * A paged cache of {@code blockCount} blocks for the full-attention layers, and {@code stateSlots} recurrent
+     * A paged cache of {@code blockCount} blocks for the full-attention layers, and {@code maxSequences} recurrent
      * state slots for the linear-attention layers: at most that many sequences can run at once.
      */
-    public KvCache newPagedKvCache(int blockCount, int blockSize, int stateSlots) {
-        return newCache(blockCount, blockSize, stateSlots);
+    @Override
+    public KvCache newPagedKvCache(int blockCount, int blockSize, int maxSequences) {
+        return newCache(blockCount, blockSize, maxSequences);
+    }
+
+    private boolean hasLinearLayers() {
+        for (Layer w : layerWeights) {
+            if (w.linear() != null) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private KvCache newCache(int blockCount, int blockSize, int stateSlots) {
@@ -242,16 +260,12 @@ public final class Qwen3NextModel implements CausalLanguageModel {
     }
 
     private void checkStateSlots(BatchLayout batch, RecurrentStateSlots states) {
-        boolean needsStates = false;
-        for (Layer w : layerWeights) {
-            needsStates |= w.linear() != null;
-        }
-        if (!needsStates) {
+        if (!hasLinearLayers()) {
             return;
         }
         if (states == null) {
             throw new ModelException("qwen3_next layers " + layers + " include linear attention, but the cache has no"
-                    + " recurrent state slots; create it with this model's newKvCache/newPagedKvCache");
+                    + " recurrent state slots; create it with this model's newKvCache or newPagedKvCache(blockCount, blockSize, maxSequences)");
         }
         for (int s = 0; s < batch.sequenceCount(); s++) {
             if (batch.stateSlot(s) == BatchLayout.NO_STATE_SLOT) {

@@ -107,9 +107,18 @@ class Qwen3NextModelTest {
     }
 
     @Test
+    void pagedCacheWithoutStateSlotsIsRefused() {
+        try (CausalLanguageModel model = ModelLoader.load(dir, ops, 64)) {
+            assertThatThrownBy(() -> model.newPagedKvCache(4, 4))
+                    .isInstanceOf(ModelException.class)
+                    .hasMessageContaining("maxSequences");
+        }
+    }
+
+    @Test
     void batchWithoutStateSlotIsRefused() {
         try (CausalLanguageModel model = ModelLoader.load(dir, ops, 64);
-             KvCache cache = model.newPagedKvCache(4, 4)) {
+             KvCache cache = model.newPagedKvCache(4, 4, 2)) {
             BatchLayout layout = new BatchLayout(4);
             layout.add(0, 2, new int[] {0});
             Tensor hidden = model.embed(new int[] {5, 6}, 2);
