@@ -66,6 +66,32 @@ class Qwen3NextModelTest {
         }
     }
 
+    /** A prompt prefilled in pieces (as the engine chunks long prompts) continues each piece's state exactly. */
+    @Test
+    void promptInPiecesEqualsPromptInOneStep() {
+        int[] prompt = randomTokens(70, 5);
+        int[][] pieces = {{0, 2}, {2, 31}, {31, 70}};   // a piece shorter than the convolution window, then longer
+        try (CausalLanguageModel model = ModelLoader.load(dir, ops, 128)) {
+            int vocab = model.config().vocabSize();
+            float[] whole = new float[prompt.length * vocab];
+            try (KvCache cache = model.newKvCache(prompt.length)) {
+                ops.copyToHost(model.forward(prompt, prompt.length, 0, cache, true), whole, 0);
+            }
+            try (KvCache cache = model.newKvCache(prompt.length)) {
+                for (int[] piece : pieces) {
+                    int n = piece[1] - piece[0];
+                    float[] logits = new float[n * vocab];
+                    int[] tokens = java.util.Arrays.copyOfRange(prompt, piece[0], piece[1]);
+                    ops.copyToHost(model.forward(tokens, n, piece[0], cache, true), logits, 0);
+                    for (int i = 0; i < logits.length; i++) {
+                        assertThat(logits[i]).as("logit %d at position %d", i % vocab, piece[0] + i / vocab)
+                                .isCloseTo(whole[piece[0] * vocab + i], within(1e-4f));
+                    }
+                }
+            }
+        }
+    }
+
     /**
      * Two sequences in one paged batch, each with its own state slot, then a decode step for both, give what each
      * gives alone; a third sequence starting in a used slot starts from an empty state.
