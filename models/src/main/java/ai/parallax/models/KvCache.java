@@ -4,10 +4,15 @@ import ai.parallax.tensors.Tensor;
 import ai.parallax.tensors.ops.BatchLayout;
 import ai.parallax.tensors.ops.Ops;
 
+import java.util.function.IntPredicate;
+
 /**
  * Keys and values for the layers of one stage, in F32 pools of {@code [blocks·blockSize, kvHeads·headDim]} per
  * layer. The pool is cut into fixed-size blocks; which blocks hold which sequence's positions is the business of
  * the block tables in a {@link BatchLayout} (the serving engine's allocator hands them out).
+ *
+ * <p>A hybrid model's linear-attention layers have no keys and values; the cache holds their fixed-size state per
+ * sequence in {@link #recurrentStates()} instead, and only the other layers get pools.
  *
  * <p>A cache of one block as large as the sequence is the contiguous cache of a single sequence: position p is row
  * p. {@link #singleSequence} gives the batch layout for that use.
@@ -22,6 +27,7 @@ public final class KvCache implements AutoCloseable {
     private final BatchLayout single;
     private final int[] identityTable;
     private final boolean latent;
+    private final RecurrentStateSlots recurrentStates; // null when the stage has no recurrent layer
 
     /** A contiguous cache for one sequence of up to {@code capacity} positions. */
     public KvCache(Ops ops, LayerRange layers, int capacity, int keyValueWidth) {
@@ -30,7 +36,7 @@ public final class KvCache implements AutoCloseable {
 
     /** A paged cache of {@code blockCount} blocks of {@code blockSize} positions. */
     public KvCache(Ops ops, LayerRange layers, int blockCount, int blockSize, int keyValueWidth) {
-        this(ops, layers, blockCount, blockSize, keyValueWidth, false, null);
+        this(ops, layers, blockCount, blockSize, keyValueWidth, false, null, layer -> true, null);
     }
 
     /**
@@ -39,7 +45,7 @@ public final class KvCache implements AutoCloseable {
      * (DeepSeek's multi-head latent attention caches {@code kv_lora_rank + qk_rope_head_dim} floats per position).
      */
     public static KvCache latent(Ops ops, LayerRange layers, int blockCount, int blockSize, int latentWidth) {
-        return new KvCache(ops, layers, blockCount, blockSize, latentWidth, true, null);
+        return new KvCache(ops, layers, blockCount, blockSize, latentWidth, true, null, layer -> true, null);
     }
 
     /** Bytes of one block of a {@link #latent} cache over all layers of the stage. */
@@ -55,11 +61,21 @@ public final class KvCache implements AutoCloseable {
      * the capacity.
      */
     public KvCache(Ops ops, LayerRange layers, int capacity, int keyValueWidth, int[] layerRows) {
-        this(ops, layers, 1, capacity, keyValueWidth, false, layerRows.clone());
+        this(ops, layers, 1, capacity, keyValueWidth, false, layerRows.clone(), layer -> true, null);
+    }
+
+    /**
+     * A paged cache for a hybrid stage: only the layers {@code attentionLayer} accepts get key and value pools; the
+     * others (linear attention) keep their fixed-size state in {@code recurrentStates}, which may be null when the
+     * stage has none.
+     */
+    public KvCache(Ops ops, LayerRange layers, int blockCount, int blockSize, int keyValueWidth,
+                   IntPredicate attentionLayer, RecurrentStateSlots recurrentStates) {
+        this(ops, layers, blockCount, blockSize, keyValueWidth, false, null, attentionLayer, recurrentStates);
     }
 
     private KvCache(Ops ops, LayerRange layers, int blockCount, int blockSize, int keyValueWidth, boolean latent,
-                    int[] layerRows) {
+                    int[] layerRows, IntPredicate attentionLayer, RecurrentStateSlots recurrentStates) {
         if (blockCount <= 0 || blockSize <= 0) {
             throw new IllegalArgumentException("KV cache needs a positive capacity, got " + blockCount + " blocks of "
                     + blockSize + " positions");
@@ -78,6 +94,9 @@ public final class KvCache implements AutoCloseable {
         }
         for (int i = 0; i < layers.count(); i++) {
             int layer = layers.start() + i;
+            if (!attentionLayer.test(layer)) {
+                continue;
+            }
             long layerRowCount = layerRows == null ? rows : layerRows[i];
             if (layerRowCount <= 0 || layerRowCount > rows) {
                 throw new IllegalArgumentException("layer " + layer + " of a KV cache of " + rows
@@ -96,6 +115,7 @@ public final class KvCache implements AutoCloseable {
         for (int b = 0; b < blockCount; b++) {
             identityTable[b] = b;
         }
+        this.recurrentStates = recurrentStates;
     }
 
     /** Positions the cache can hold in all. */
@@ -131,16 +151,29 @@ public final class KvCache implements AutoCloseable {
     }
 
     public Tensor keys(int layer) {
-        return keys[layer - layers.start()];
+        return pool(keys, layer);
     }
 
     public Tensor values(int layer) {
-        return values[layer - layers.start()];
+        return pool(values, layer);
+    }
+
+    /** The fixed-size state of the stage's recurrent layers, or null when it has none. */
+    public RecurrentStateSlots recurrentStates() {
+        return recurrentStates;
+    }
+
+    private Tensor pool(Tensor[] pools, int layer) {
+        Tensor pool = pools[layer - layers.start()];
+        if (pool == null) {
+            throw new IllegalArgumentException("layer " + layer + " keeps no keys and values (a recurrent layer)");
+        }
+        return pool;
     }
 
     /**
      * The layout of a step that runs {@code count} tokens of the cache's only sequence from {@code startPos}, with
-     * the blocks in order (position p is row p). Reused: valid until the next call.
+     * the blocks in order (position p is row p) and, for a stage with linear attention, recurrent state slot 0. Reused: valid until the next call.
      */
     public BatchLayout singleSequence(int startPos, int count) {
         if (startPos + count > capacity()) {
@@ -148,7 +181,7 @@ public final class KvCache implements AutoCloseable {
                     + " exceed the KV cache capacity " + capacity());
         }
         single.clear();
-        single.add(startPos, count, identityTable);
+        single.add(startPos, count, identityTable, recurrentStates == null ? BatchLayout.NO_STATE_SLOT : 0);
         return single;
     }
 
@@ -156,8 +189,10 @@ public final class KvCache implements AutoCloseable {
     @Override
     public void close() {
         for (int i = 0; i < keys.length; i++) {
-            ops.free(keys[i]);
-            if (!latent) {
+            if (keys[i] != null) {
+                ops.free(keys[i]);
+            }
+            if (!latent && values[i] != null) {
                 ops.free(values[i]);
             }
         }

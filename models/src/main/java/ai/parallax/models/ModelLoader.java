@@ -7,6 +7,7 @@ import ai.parallax.models.gptoss.GptOssModel;
 import ai.parallax.models.llama.LlamaModel;
 import ai.parallax.models.llama.LlamaVariant;
 import ai.parallax.tensors.DType;
+import ai.parallax.models.qwen3next.Qwen3NextModel;
 import ai.parallax.tensors.ops.Ops;
 import ai.parallax.tensors.safetensors.Checkpoint;
 import ai.parallax.tensors.safetensors.TensorInfo;
@@ -56,6 +57,7 @@ public final class ModelLoader {
     static {
         ARCHITECTURES.put("deepseek_v3", (c, w, r, o, p, source) -> DeepSeekModel.load(c, w, r, o, p));
         ARCHITECTURES.put("kimi_k2", (c, w, r, o, p, source) -> DeepSeekModel.load(c, w, r, o, p));
+        ARCHITECTURES.put("qwen3_next", (c, w, r, o, p, source) -> Qwen3NextModel.load(c, w, r, o, p));
     }
 
     private ModelLoader() {
