@@ -1,6 +1,5 @@
 package ai.parallax.server.cli;
 
-import ai.parallax.kernels.simd.SimdOps;
 import ai.parallax.runtime.GenerationRequest;
 import ai.parallax.runtime.GenerationResult;
 import ai.parallax.runtime.Generator;
@@ -109,6 +108,11 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "CPU threads for the kernels (default: all available processors).")
     Integer threads;
 
+    @Option(names = "--device", paramLabel = "<cpu|vulkan|auto>", defaultValue = "cpu",
+            description = "Where the kernels run: cpu (Vector API), vulkan (the best Vulkan device) or auto "
+                    + "(a discrete GPU when present, else cpu). Default: ${DEFAULT-VALUE}.")
+    String device;
+
     @Option(names = "--ignore-eos",
             description = "Keep generating past the end-of-sequence token, up to --max-tokens.")
     boolean ignoreEos;
@@ -122,7 +126,7 @@ public final class GenerateCommand implements Callable<Integer> {
         long seedUsed = seed != null ? seed : new SplittableRandom().nextLong();
         SamplingParams sampling = new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, 0, 0, seedUsed);
         int contextNeeded = CONTEXT_SLACK + maxTokens;
-        try (Ops ops = threads == null ? new SimdOps() : new SimdOps(threads);
+        try (Ops ops = Backends.open(device, threads);
              TerminalProgressBar bar = TerminalProgressBar.forLoading(err, !json);
              LocalModel local = LocalModel.open(modelDirectory, ops, contextNeeded + promptLengthHint(), bar)) {
             bar.close();

@@ -152,4 +152,22 @@ class GenerateCommandTest {
         assertThat(result.get("prompt_ids").get(0).asInt()).isEqualTo(151644); // <|im_start|>, no BOS added
         assertThat(result.get("generated_ids").size()).isBetween(1, 3);
     }
+
+    @Test
+    void onTheVulkanBackendTheReferenceStoryIsTheSame() throws IOException {
+        // On CI this is Mesa's lavapipe driver; the greedy tokens must not depend on the backend.
+        JsonNode cpu = JSON.readTree(run("generate", "-m", STORIES.toString(), "--prompt-ids", "1", "--max-tokens", "20",
+                "--json").out());
+        ParallaxCliTest.Run vulkan = run("generate", "-m", STORIES.toString(), "--prompt-ids", "1", "--max-tokens",
+                "20", "--json", "--device", "vulkan");
+        assertThat(vulkan.exitCode()).as(vulkan.err()).isZero();
+        assertThat(JSON.readTree(vulkan.out()).get("generated_ids")).isEqualTo(cpu.get("generated_ids"));
+    }
+
+    @Test
+    void anUnknownDeviceIsAOneLineError() {
+        ParallaxCliTest.Run run = run("generate", "-m", STORIES.toString(), "-p", "Once", "--device", "tpu");
+        assertThat(run.exitCode()).isEqualTo(1);
+        assertThat(run.errLines()).containsExactly("error: --device tpu: expected cpu, vulkan or auto");
+    }
 }
