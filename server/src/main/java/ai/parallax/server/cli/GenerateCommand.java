@@ -1,5 +1,6 @@
 package ai.parallax.server.cli;
 
+import ai.parallax.kernels.simd.CpuTopology;
 import ai.parallax.kernels.simd.SimdOps;
 import ai.parallax.runtime.GenerationRequest;
 import ai.parallax.runtime.GenerationResult;
@@ -106,7 +107,7 @@ public final class GenerateCommand implements Callable<Integer> {
     Integer logprobs;
 
     @Option(names = "--threads", paramLabel = "<n>",
-            description = "CPU threads for the kernels (default: all available processors).")
+            description = "CPU threads for the kernels (default: physical cores).")
     Integer threads;
 
     @Option(names = "--ignore-eos",
@@ -122,7 +123,7 @@ public final class GenerateCommand implements Callable<Integer> {
         long seedUsed = seed != null ? seed : new SplittableRandom().nextLong();
         SamplingParams sampling = new SamplingParams(temperature, topK, topP, minP, repetitionPenalty, 0, 0, seedUsed);
         int contextNeeded = CONTEXT_SLACK + maxTokens;
-        try (Ops ops = threads == null ? new SimdOps() : new SimdOps(threads);
+        try (Ops ops = new SimdOps(threads == null ? CpuTopology.physicalCores() : threads);
              TerminalProgressBar bar = TerminalProgressBar.forLoading(err, !json);
              LocalModel local = LocalModel.open(modelDirectory, ops, contextNeeded + promptLengthHint(), bar)) {
             bar.close();

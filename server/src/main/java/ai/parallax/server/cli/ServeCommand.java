@@ -75,7 +75,7 @@ public final class ServeCommand implements Callable<Integer> {
             description = "The model id clients use. Default: the model directory's name.")
     String servedName;
 
-    @Option(names = "--threads", paramLabel = "<n>", description = "Compute threads. Default: one per processor.")
+    @Option(names = "--threads", paramLabel = "<n>", description = "Compute threads. Default: physical cores.")
     Integer threads;
 
     @Override

@@ -1,5 +1,6 @@
 package ai.parallax.server.serve;
 
+import ai.parallax.kernels.simd.CpuTopology;
 import ai.parallax.kernels.simd.SimdOps;
 import ai.parallax.models.KvCache;
 import ai.parallax.models.config.ModelConfig;
@@ -56,7 +57,7 @@ public final class LocalServer implements AutoCloseable {
     }
 
     private void load(Options o, PrintWriter log) {
-        ops = o.threads() == null ? new SimdOps() : new SimdOps(o.threads());
+        ops = new SimdOps(o.threads() == null ? CpuTopology.physicalCores() : o.threads());
         ModelConfig config = ModelConfig.read(o.model());
         int context = Math.min(o.maxContext(), config.maxPositionEmbeddings());
         local = LocalModel.open(o.model(), ops, context, null);

@@ -1,0 +1,47 @@
+package ai.parallax.runtime.bench;
+
+import ai.parallax.models.config.ModelConfig;
+
+/**
+ * The work one token costs a Llama-family model, from its config: bytes read from memory and floating-point
+ * operations. These turn a machine's bandwidth and FMA rate into token-rate ceilings.
+ *
+ * <p>Decoding one token reads every weight once, except the embedding table (one row is looked up; when the
+ * embeddings are tied, the table is read whole as lm_head anyway), plus the keys and values of every cached
+ * position. It does one multiply-add per weight of every matrix (lm_head included) and, per layer,
+ * {@code 2 · context · queryWidth} multiply-adds of attention (scores and weighted values).
+ *
+ * @param linearParameters weights of every matrix a token multiplies with: projections, MLP and lm_head
+ * @param weightBytesRead  bytes of the weights a decoded token reads (all of them but an untied embedding table)
+ */
+public record ModelCost(long linearParameters, long weightBytesRead, int layers, int queryWidth,
+                        int keyValueWidth) {
+
+    /**
+     * The cost model of {@code config} stored in {@code weightBytes} bytes (as the loader reports them; quantised
+     * weights weigh less per parameter).
+     */
+    public static ModelCost of(ModelConfig config, long weightBytes) {
+        long hidden = config.hiddenSize();
+        long attention = hidden * config.queryWidth() * 2L + hidden * config.keyValueWidth() * 2L;
+        long mlp = 3L * hidden * config.intermediateSize();
+        long embedding = (long) config.vocabSize() * hidden;
+        long norms = 2L * hidden * config.numLayers() + hidden;
+        long linear = config.numLayers() * (attention + mlp) + embedding;
+        long allParameters = linear + norms + (config.tieWordEmbeddings() ? 0 : embedding);
+        double bytesPerParameter = (double) weightBytes / allParameters;
+        long unreadEmbedding = config.tieWordEmbeddings() ? 0 : Math.round(embedding * bytesPerParameter);
+        return new ModelCost(linear, weightBytes - unreadEmbedding, config.numLayers(), config.queryWidth(),
+                config.keyValueWidth());
+    }
+
+    /** Bytes read to decode a token that attends to {@code context} positions (an F32 KV cache). */
+    public double bytesPerToken(double context) {
+        return weightBytesRead + 2.0 * layers * context * keyValueWidth * Float.BYTES;
+    }
+
+    /** Floating-point operations (2 per multiply-add) of a token attending to {@code context} positions. */
+    public double flopsPerToken(double context) {
+        return 2.0 * linearParameters + 4.0 * layers * context * queryWidth;
+    }
+}
