@@ -31,28 +31,106 @@ import jdk.incubator.vector.VectorOperators;
  * <ul>
  *   <li>{@code rows4*}: one token against four weight rows, {@code sums[0..3]}. The four rows are independent
  *       accumulators, which hides the FMA latency, and each x vector is loaded once for four rows.</li>
+ *   <li>{@code rows8*}: one token against eight consecutive weight rows, {@code sums[0..7]}: the matrix x vector
+ *       kernel, where x loads compete with the weight stream for the core's load slots.</li>
  *   <li>{@code tile4x4*}: four tokens against four weight rows, {@code sums[4·token + row]}: each weight vector is
  *       loaded (and converted) once per four tokens and each x vector once per four rows, 16 FMAs per 8 loads.</li>
  * </ul>
  * Callers repeat a row or token offset to fill a block at the edges and ignore the duplicate sums.
  */
 final class MatmulKernels {
-    /** 2^112, see {@link VectorLoads#f16}. */
+    /** See {@link VectorLoads#f16}. */
     private static final float F16_REBIAS = 0x1p112f;
+    private static final int F16_SIGN_EXPONENT_SIGNIFICAND = 0x8FFF_E000;
+    /** Bits of 2^16: a widened magnitude this large came from an F16 infinity or NaN. */
+    private static final int F16_OVERFLOW_BITS = 0x4780_0000;
 
     private MatmulKernels() {
+    }
+'''
+
+rows8 = '''
+    static void rows8{N}(MemorySegment x, long xr, MemorySegment w, long w0, long rowBytes, int k, float[] sums) {
+        int vectorEnd = k - k % L;
+        long w1 = w0 + rowBytes;
+        long w2 = w1 + rowBytes;
+        long w3 = w2 + rowBytes;
+        long w4 = w3 + rowBytes;
+        long w5 = w4 + rowBytes;
+        long w6 = w5 + rowBytes;
+        long w7 = w6 + rowBytes;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector a4 = a0;
+        FloatVector a5 = a0;
+        FloatVector a6 = a0;
+        FloatVector a7 = a0;
+        for (int i = 0; i < vectorEnd; i += L) {
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
+            long wi = {B}L * i;
+{LOADS8}
+            a0 = v0.fma(xv, a0);
+            a1 = v1.fma(xv, a1);
+            a2 = v2.fma(xv, a2);
+            a3 = v3.fma(xv, a3);
+            a4 = v4.fma(xv, a4);
+            a5 = v5.fma(xv, a5);
+            a6 = v6.fma(xv, a6);
+            a7 = v7.fma(xv, a7);
+        }
+        sums[0] = a0.reduceLanes(VectorOperators.ADD);
+        sums[1] = a1.reduceLanes(VectorOperators.ADD);
+        sums[2] = a2.reduceLanes(VectorOperators.ADD);
+        sums[3] = a3.reduceLanes(VectorOperators.ADD);
+        sums[4] = a4.reduceLanes(VectorOperators.ADD);
+        sums[5] = a5.reduceLanes(VectorOperators.ADD);
+        sums[6] = a6.reduceLanes(VectorOperators.ADD);
+        sums[7] = a7.reduceLanes(VectorOperators.ADD);
+        for (int i = vectorEnd; i < k; i++) {
+            float xs = x.get(FLOAT, xr + 4L * i);
+            long wi = {B}L * i;
+            tailRow(sums, 0, xs, {SCALAR}(w, w0 + wi), {SCALAR}(w, w1 + wi), {SCALAR}(w, w2 + wi), {SCALAR}(w, w3 + wi));
+            tailRow(sums, 4, xs, {SCALAR}(w, w4 + wi), {SCALAR}(w, w5 + wi), {SCALAR}(w, w6 + wi), {SCALAR}(w, w7 + wi));
+        }
     }
 '''
 
 template = '''
     static void rows4{N}(MemorySegment x, long xr, MemorySegment w, long w0, long w1, long w2, long w3, int k,
                           float[] sums) {
-        int vectorEnd = k - k % L;
+        // Two vectors per row per step: eight independent FMA chains, and each row's cache line is consumed whole.
+        int pairEnd = k - k % (2 * L);
         FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
-        for (int i = 0; i < vectorEnd; i += L) {
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int i = 0;
+        for (; i < pairEnd; i += 2 * L) {
+            {
+                FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
+                long wi = {B}L * i;
+{LOADS}
+                a0 = v0.fma(xv, a0);
+                a1 = v1.fma(xv, a1);
+                a2 = v2.fma(xv, a2);
+                a3 = v3.fma(xv, a3);
+            }
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * (i + L), LE);
+            long wi = {B}L * (i + L);
+{LOADS}
+            b0 = v0.fma(xv, b0);
+            b1 = v1.fma(xv, b1);
+            b2 = v2.fma(xv, b2);
+            b3 = v3.fma(xv, b3);
+        }
+        int vectorEnd = k - k % L;
+        for (; i < vectorEnd; i += L) {
             FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
             long wi = {B}L * i;
 {LOADS}
@@ -61,11 +139,11 @@ template = '''
             a2 = v2.fma(xv, a2);
             a3 = v3.fma(xv, a3);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD);
-        float s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD);
-        float s3 = a3.reduceLanes(VectorOperators.ADD);
-        for (int i = vectorEnd; i < k; i++) {
+        float s0 = a0.add(b0).reduceLanes(VectorOperators.ADD);
+        float s1 = a1.add(b1).reduceLanes(VectorOperators.ADD);
+        float s2 = a2.add(b2).reduceLanes(VectorOperators.ADD);
+        float s3 = a3.add(b3).reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
             float xs = x.get(FLOAT, xr + 4L * i);
             long wi = {B}L * i;
             s0 += xs * {SCALAR}(w, w0 + wi);
@@ -171,17 +249,17 @@ def bf16(j):
             f"                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)\n"
             f"                    .reinterpretAsFloats();\n")
 def f16(j):
-    return (f"            IntVector h{j} = (IntVector) ShortVector.fromMemorySegment(S, w, w{j} + wi, LE)\n"
-            f"                    .convertShape(VectorOperators.S2I, I, 0);\n"
-            f"            IntVector m{j} = h{j}.and(0x7FFF);\n"
-            f"            IntVector e{j} = m{j}.lanewise(VectorOperators.LSHL, 13);\n"
-            f"            FloatVector v{j} = e{j}.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()\n"
-            f"                    .blend(e{j}.or(0x7F80_0000), m{j}.compare(VectorOperators.GE, 0x7C00))\n"
-            f"                    .lanewise(VectorOperators.OR, 0x0040_0000, m{j}.compare(VectorOperators.GT, 0x7C00))\n"
-            f"                    .or(h{j}.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();\n")
+    return (f"            IntVector f{j} = ((IntVector) ShortVector.fromMemorySegment(S, w, w{j} + wi, LE)\n"
+            f"                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)\n"
+            f"                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)\n"
+            f"                    .reinterpretAsInts();\n"
+            f"            FloatVector v{j} = f{j}.lanewise(VectorOperators.OR, 0x7F80_0000,\n"
+            f"                    f{j}.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();\n")
 out = header
 for n, load, scalar, b in [("F32", f32, "f32At", 4), ("Bf16", bf16, "bf16At", 2), ("F16", f16, "f16At", 2)]:
     loads = "".join(load(j) for j in range(4)).rstrip("\n")
     out += template.replace("{N}", n).replace("{LOADS}", loads).replace("{SCALAR}", scalar).replace("{B}", str(b))
+    loads8 = "".join(load(j) for j in range(8)).rstrip("\n")
+    out += rows8.replace("{N}", n).replace("{LOADS8}", loads8).replace("{SCALAR}", scalar).replace("{B}", str(b))
 out += footer
 open(__import__("os").path.join(__import__("os").path.dirname(__file__), "../src/main/java/ai/parallax/kernels/simd/MatmulKernels.java"), "w").write(out)

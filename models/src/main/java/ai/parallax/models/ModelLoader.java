@@ -1,5 +1,6 @@
 package ai.parallax.models;
 
+import ai.parallax.models.config.Fp8Quantization;
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.models.llama.LlamaModel;
 import ai.parallax.models.llama.LlamaVariant;
@@ -26,6 +27,8 @@ public final class ModelLoader {
         LLAMA_FAMILY.put("llama", LlamaVariant::llama);
         LLAMA_FAMILY.put("qwen2", LlamaVariant::qwen2);
         LLAMA_FAMILY.put("qwen3", LlamaVariant::qwen3);
+        LLAMA_FAMILY.put("qwen2_moe", LlamaVariant::qwen2Moe);
+        LLAMA_FAMILY.put("qwen3_moe", LlamaVariant::qwen3Moe);
     }
 
     private ModelLoader() {
@@ -63,13 +66,9 @@ public final class ModelLoader {
             throw new ModelException(dir.resolve("config.json") + ": model_type \"" + config.modelType()
                     + "\" is not supported (supported: " + String.join(", ", LLAMA_FAMILY.keySet()) + ")");
         }
-        if (config.json().has("quantization_config")) {
-            String method = config.json().path("quantization_config").path("quant_method").asText("unknown");
-            throw new ModelException(dir.resolve("config.json") + ": quantization method \"" + method
-                    + "\" is not supported yet");
-        }
+        Fp8Quantization quantization = Fp8Quantization.parse(config, dir.resolve("config.json").toString());
         int positions = Math.min(maxPositions, config.maxPositionEmbeddings());
-        WeightLoader weights = new WeightLoader(Checkpoint.open(dir));
+        WeightLoader weights = new WeightLoader(Checkpoint.open(dir), quantization);
         try {
             CausalLanguageModel model = LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
             if (progress != null) {
@@ -79,6 +78,29 @@ public final class ModelLoader {
         } catch (RuntimeException e) {
             weights.close();
             throw e;
+        }
+    }
+
+    /**
+     * The weight memory each decoder layer needs, from the checkpoint's headers alone (nothing is mapped): every
+     * tensor named {@code model.layers.N.*}, so every expert of an MoE layer and every FP8 scale counts, whichever
+     * experts a step ends up routing to. This is what placing a layer range on a machine must budget for.
+     */
+    public static long[] layerWeightBytes(Path dir) {
+        ModelConfig config = ModelConfig.read(requireDirectory(dir));
+        try (Checkpoint checkpoint = Checkpoint.open(dir)) {
+            long[] bytes = new long[config.numLayers()];
+            for (String name : checkpoint.tensorNames()) {
+                if (!name.startsWith("model.layers.")) {
+                    continue;
+                }
+                int end = name.indexOf('.', "model.layers.".length());
+                int layer = Integer.parseInt(name.substring("model.layers.".length(), end));
+                if (layer < bytes.length) {
+                    bytes[layer] += checkpoint.info(name).orElseThrow().byteSize();
+                }
+            }
+            return bytes;
         }
     }
 

@@ -29,26 +29,62 @@ import jdk.incubator.vector.VectorOperators;
  * <ul>
  *   <li>{@code rows4*}: one token against four weight rows, {@code sums[0..3]}. The four rows are independent
  *       accumulators, which hides the FMA latency, and each x vector is loaded once for four rows.</li>
+ *   <li>{@code rows8*}: one token against eight consecutive weight rows, {@code sums[0..7]}: the matrix x vector
+ *       kernel, where x loads compete with the weight stream for the core's load slots.</li>
  *   <li>{@code tile4x4*}: four tokens against four weight rows, {@code sums[4·token + row]}: each weight vector is
  *       loaded (and converted) once per four tokens and each x vector once per four rows, 16 FMAs per 8 loads.</li>
  * </ul>
  * Callers repeat a row or token offset to fill a block at the edges and ignore the duplicate sums.
  */
 final class MatmulKernels {
-    /** 2^112, see {@link VectorLoads#f16}. */
+    /** See {@link VectorLoads#f16}. */
     private static final float F16_REBIAS = 0x1p112f;
+    private static final int F16_SIGN_EXPONENT_SIGNIFICAND = 0x8FFF_E000;
+    /** Bits of 2^16: a widened magnitude this large came from an F16 infinity or NaN. */
+    private static final int F16_OVERFLOW_BITS = 0x4780_0000;
 
     private MatmulKernels() {
     }
 
     static void rows4F32(MemorySegment x, long xr, MemorySegment w, long w0, long w1, long w2, long w3, int k,
                           float[] sums) {
-        int vectorEnd = k - k % L;
+        // Two vectors per row per step: eight independent FMA chains, and each row's cache line is consumed whole.
+        int pairEnd = k - k % (2 * L);
         FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
-        for (int i = 0; i < vectorEnd; i += L) {
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int i = 0;
+        for (; i < pairEnd; i += 2 * L) {
+            {
+                FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
+                long wi = 4L * i;
+            FloatVector v0 = FloatVector.fromMemorySegment(F, w, w0 + wi, LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, w, w1 + wi, LE);
+            FloatVector v2 = FloatVector.fromMemorySegment(F, w, w2 + wi, LE);
+            FloatVector v3 = FloatVector.fromMemorySegment(F, w, w3 + wi, LE);
+                a0 = v0.fma(xv, a0);
+                a1 = v1.fma(xv, a1);
+                a2 = v2.fma(xv, a2);
+                a3 = v3.fma(xv, a3);
+            }
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * (i + L), LE);
+            long wi = 4L * (i + L);
+            FloatVector v0 = FloatVector.fromMemorySegment(F, w, w0 + wi, LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, w, w1 + wi, LE);
+            FloatVector v2 = FloatVector.fromMemorySegment(F, w, w2 + wi, LE);
+            FloatVector v3 = FloatVector.fromMemorySegment(F, w, w3 + wi, LE);
+            b0 = v0.fma(xv, b0);
+            b1 = v1.fma(xv, b1);
+            b2 = v2.fma(xv, b2);
+            b3 = v3.fma(xv, b3);
+        }
+        int vectorEnd = k - k % L;
+        for (; i < vectorEnd; i += L) {
             FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
             long wi = 4L * i;
             FloatVector v0 = FloatVector.fromMemorySegment(F, w, w0 + wi, LE);
@@ -60,11 +96,11 @@ final class MatmulKernels {
             a2 = v2.fma(xv, a2);
             a3 = v3.fma(xv, a3);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD);
-        float s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD);
-        float s3 = a3.reduceLanes(VectorOperators.ADD);
-        for (int i = vectorEnd; i < k; i++) {
+        float s0 = a0.add(b0).reduceLanes(VectorOperators.ADD);
+        float s1 = a1.add(b1).reduceLanes(VectorOperators.ADD);
+        float s2 = a2.add(b2).reduceLanes(VectorOperators.ADD);
+        float s3 = a3.add(b3).reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
             float xs = x.get(FLOAT, xr + 4L * i);
             long wi = 4L * i;
             s0 += xs * f32At(w, w0 + wi);
@@ -143,14 +179,114 @@ final class MatmulKernels {
         }
     }
 
+    static void rows8F32(MemorySegment x, long xr, MemorySegment w, long w0, long rowBytes, int k, float[] sums) {
+        int vectorEnd = k - k % L;
+        long w1 = w0 + rowBytes;
+        long w2 = w1 + rowBytes;
+        long w3 = w2 + rowBytes;
+        long w4 = w3 + rowBytes;
+        long w5 = w4 + rowBytes;
+        long w6 = w5 + rowBytes;
+        long w7 = w6 + rowBytes;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector a4 = a0;
+        FloatVector a5 = a0;
+        FloatVector a6 = a0;
+        FloatVector a7 = a0;
+        for (int i = 0; i < vectorEnd; i += L) {
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
+            long wi = 4L * i;
+            FloatVector v0 = FloatVector.fromMemorySegment(F, w, w0 + wi, LE);
+            FloatVector v1 = FloatVector.fromMemorySegment(F, w, w1 + wi, LE);
+            FloatVector v2 = FloatVector.fromMemorySegment(F, w, w2 + wi, LE);
+            FloatVector v3 = FloatVector.fromMemorySegment(F, w, w3 + wi, LE);
+            FloatVector v4 = FloatVector.fromMemorySegment(F, w, w4 + wi, LE);
+            FloatVector v5 = FloatVector.fromMemorySegment(F, w, w5 + wi, LE);
+            FloatVector v6 = FloatVector.fromMemorySegment(F, w, w6 + wi, LE);
+            FloatVector v7 = FloatVector.fromMemorySegment(F, w, w7 + wi, LE);
+            a0 = v0.fma(xv, a0);
+            a1 = v1.fma(xv, a1);
+            a2 = v2.fma(xv, a2);
+            a3 = v3.fma(xv, a3);
+            a4 = v4.fma(xv, a4);
+            a5 = v5.fma(xv, a5);
+            a6 = v6.fma(xv, a6);
+            a7 = v7.fma(xv, a7);
+        }
+        sums[0] = a0.reduceLanes(VectorOperators.ADD);
+        sums[1] = a1.reduceLanes(VectorOperators.ADD);
+        sums[2] = a2.reduceLanes(VectorOperators.ADD);
+        sums[3] = a3.reduceLanes(VectorOperators.ADD);
+        sums[4] = a4.reduceLanes(VectorOperators.ADD);
+        sums[5] = a5.reduceLanes(VectorOperators.ADD);
+        sums[6] = a6.reduceLanes(VectorOperators.ADD);
+        sums[7] = a7.reduceLanes(VectorOperators.ADD);
+        for (int i = vectorEnd; i < k; i++) {
+            float xs = x.get(FLOAT, xr + 4L * i);
+            long wi = 4L * i;
+            tailRow(sums, 0, xs, f32At(w, w0 + wi), f32At(w, w1 + wi), f32At(w, w2 + wi), f32At(w, w3 + wi));
+            tailRow(sums, 4, xs, f32At(w, w4 + wi), f32At(w, w5 + wi), f32At(w, w6 + wi), f32At(w, w7 + wi));
+        }
+    }
+
     static void rows4Bf16(MemorySegment x, long xr, MemorySegment w, long w0, long w1, long w2, long w3, int k,
                           float[] sums) {
-        int vectorEnd = k - k % L;
+        // Two vectors per row per step: eight independent FMA chains, and each row's cache line is consumed whole.
+        int pairEnd = k - k % (2 * L);
         FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
-        for (int i = 0; i < vectorEnd; i += L) {
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int i = 0;
+        for (; i < pairEnd; i += 2 * L) {
+            {
+                FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
+                long wi = 2L * i;
+            FloatVector v0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v1 = ((IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v2 = ((IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v3 = ((IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+                a0 = v0.fma(xv, a0);
+                a1 = v1.fma(xv, a1);
+                a2 = v2.fma(xv, a2);
+                a3 = v3.fma(xv, a3);
+            }
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * (i + L), LE);
+            long wi = 2L * (i + L);
+            FloatVector v0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v1 = ((IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v2 = ((IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v3 = ((IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            b0 = v0.fma(xv, b0);
+            b1 = v1.fma(xv, b1);
+            b2 = v2.fma(xv, b2);
+            b3 = v3.fma(xv, b3);
+        }
+        int vectorEnd = k - k % L;
+        for (; i < vectorEnd; i += L) {
             FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
             long wi = 2L * i;
             FloatVector v0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
@@ -170,11 +306,11 @@ final class MatmulKernels {
             a2 = v2.fma(xv, a2);
             a3 = v3.fma(xv, a3);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD);
-        float s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD);
-        float s3 = a3.reduceLanes(VectorOperators.ADD);
-        for (int i = vectorEnd; i < k; i++) {
+        float s0 = a0.add(b0).reduceLanes(VectorOperators.ADD);
+        float s1 = a1.add(b1).reduceLanes(VectorOperators.ADD);
+        float s2 = a2.add(b2).reduceLanes(VectorOperators.ADD);
+        float s3 = a3.add(b3).reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
             float xs = x.get(FLOAT, xr + 4L * i);
             long wi = 2L * i;
             s0 += xs * bf16At(w, w0 + wi);
@@ -261,58 +397,190 @@ final class MatmulKernels {
         }
     }
 
-    static void rows4F16(MemorySegment x, long xr, MemorySegment w, long w0, long w1, long w2, long w3, int k,
-                          float[] sums) {
+    static void rows8Bf16(MemorySegment x, long xr, MemorySegment w, long w0, long rowBytes, int k, float[] sums) {
         int vectorEnd = k - k % L;
+        long w1 = w0 + rowBytes;
+        long w2 = w1 + rowBytes;
+        long w3 = w2 + rowBytes;
+        long w4 = w3 + rowBytes;
+        long w5 = w4 + rowBytes;
+        long w6 = w5 + rowBytes;
+        long w7 = w6 + rowBytes;
         FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector a4 = a0;
+        FloatVector a5 = a0;
+        FloatVector a6 = a0;
+        FloatVector a7 = a0;
         for (int i = 0; i < vectorEnd; i += L) {
             FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
             long wi = 2L * i;
-            IntVector h0 = (IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m0 = h0.and(0x7FFF);
-            IntVector e0 = m0.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v0 = e0.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e0.or(0x7F80_0000), m0.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m0.compare(VectorOperators.GT, 0x7C00))
-                    .or(h0.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-            IntVector h1 = (IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m1 = h1.and(0x7FFF);
-            IntVector e1 = m1.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v1 = e1.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e1.or(0x7F80_0000), m1.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m1.compare(VectorOperators.GT, 0x7C00))
-                    .or(h1.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-            IntVector h2 = (IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m2 = h2.and(0x7FFF);
-            IntVector e2 = m2.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v2 = e2.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e2.or(0x7F80_0000), m2.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m2.compare(VectorOperators.GT, 0x7C00))
-                    .or(h2.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-            IntVector h3 = (IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m3 = h3.and(0x7FFF);
-            IntVector e3 = m3.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v3 = e3.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e3.or(0x7F80_0000), m3.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m3.compare(VectorOperators.GT, 0x7C00))
-                    .or(h3.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+            FloatVector v0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v1 = ((IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v2 = ((IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v3 = ((IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v4 = ((IntVector) ShortVector.fromMemorySegment(S, w, w4 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v5 = ((IntVector) ShortVector.fromMemorySegment(S, w, w5 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v6 = ((IntVector) ShortVector.fromMemorySegment(S, w, w6 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            FloatVector v7 = ((IntVector) ShortVector.fromMemorySegment(S, w, w7 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16)
+                    .reinterpretAsFloats();
+            a0 = v0.fma(xv, a0);
+            a1 = v1.fma(xv, a1);
+            a2 = v2.fma(xv, a2);
+            a3 = v3.fma(xv, a3);
+            a4 = v4.fma(xv, a4);
+            a5 = v5.fma(xv, a5);
+            a6 = v6.fma(xv, a6);
+            a7 = v7.fma(xv, a7);
+        }
+        sums[0] = a0.reduceLanes(VectorOperators.ADD);
+        sums[1] = a1.reduceLanes(VectorOperators.ADD);
+        sums[2] = a2.reduceLanes(VectorOperators.ADD);
+        sums[3] = a3.reduceLanes(VectorOperators.ADD);
+        sums[4] = a4.reduceLanes(VectorOperators.ADD);
+        sums[5] = a5.reduceLanes(VectorOperators.ADD);
+        sums[6] = a6.reduceLanes(VectorOperators.ADD);
+        sums[7] = a7.reduceLanes(VectorOperators.ADD);
+        for (int i = vectorEnd; i < k; i++) {
+            float xs = x.get(FLOAT, xr + 4L * i);
+            long wi = 2L * i;
+            tailRow(sums, 0, xs, bf16At(w, w0 + wi), bf16At(w, w1 + wi), bf16At(w, w2 + wi), bf16At(w, w3 + wi));
+            tailRow(sums, 4, xs, bf16At(w, w4 + wi), bf16At(w, w5 + wi), bf16At(w, w6 + wi), bf16At(w, w7 + wi));
+        }
+    }
+
+    static void rows4F16(MemorySegment x, long xr, MemorySegment w, long w0, long w1, long w2, long w3, int k,
+                          float[] sums) {
+        // Two vectors per row per step: eight independent FMA chains, and each row's cache line is consumed whole.
+        int pairEnd = k - k % (2 * L);
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector b0 = a0;
+        FloatVector b1 = a0;
+        FloatVector b2 = a0;
+        FloatVector b3 = a0;
+        int i = 0;
+        for (; i < pairEnd; i += 2 * L) {
+            {
+                FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
+                long wi = 2L * i;
+            IntVector f0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v0 = f0.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f0.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f1 = ((IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v1 = f1.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f1.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f2 = ((IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v2 = f2.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f2.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f3 = ((IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v3 = f3.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f3.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+                a0 = v0.fma(xv, a0);
+                a1 = v1.fma(xv, a1);
+                a2 = v2.fma(xv, a2);
+                a3 = v3.fma(xv, a3);
+            }
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * (i + L), LE);
+            long wi = 2L * (i + L);
+            IntVector f0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v0 = f0.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f0.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f1 = ((IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v1 = f1.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f1.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f2 = ((IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v2 = f2.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f2.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f3 = ((IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v3 = f3.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f3.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            b0 = v0.fma(xv, b0);
+            b1 = v1.fma(xv, b1);
+            b2 = v2.fma(xv, b2);
+            b3 = v3.fma(xv, b3);
+        }
+        int vectorEnd = k - k % L;
+        for (; i < vectorEnd; i += L) {
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
+            long wi = 2L * i;
+            IntVector f0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v0 = f0.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f0.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f1 = ((IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v1 = f1.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f1.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f2 = ((IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v2 = f2.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f2.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f3 = ((IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v3 = f3.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f3.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
             a0 = v0.fma(xv, a0);
             a1 = v1.fma(xv, a1);
             a2 = v2.fma(xv, a2);
             a3 = v3.fma(xv, a3);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD);
-        float s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD);
-        float s3 = a3.reduceLanes(VectorOperators.ADD);
-        for (int i = vectorEnd; i < k; i++) {
+        float s0 = a0.add(b0).reduceLanes(VectorOperators.ADD);
+        float s1 = a1.add(b1).reduceLanes(VectorOperators.ADD);
+        float s2 = a2.add(b2).reduceLanes(VectorOperators.ADD);
+        float s3 = a3.add(b3).reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
             float xs = x.get(FLOAT, xr + 4L * i);
             long wi = 2L * i;
             s0 += xs * f16At(w, w0 + wi);
@@ -335,38 +603,30 @@ final class MatmulKernels {
         FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
         for (int i = 0; i < vectorEnd; i += L) {
             long wi = 2L * i;
-            IntVector h0 = (IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m0 = h0.and(0x7FFF);
-            IntVector e0 = m0.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v0 = e0.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e0.or(0x7F80_0000), m0.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m0.compare(VectorOperators.GT, 0x7C00))
-                    .or(h0.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-            IntVector h1 = (IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m1 = h1.and(0x7FFF);
-            IntVector e1 = m1.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v1 = e1.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e1.or(0x7F80_0000), m1.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m1.compare(VectorOperators.GT, 0x7C00))
-                    .or(h1.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-            IntVector h2 = (IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m2 = h2.and(0x7FFF);
-            IntVector e2 = m2.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v2 = e2.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e2.or(0x7F80_0000), m2.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m2.compare(VectorOperators.GT, 0x7C00))
-                    .or(h2.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-            IntVector h3 = (IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
-                    .convertShape(VectorOperators.S2I, I, 0);
-            IntVector m3 = h3.and(0x7FFF);
-            IntVector e3 = m3.lanewise(VectorOperators.LSHL, 13);
-            FloatVector v3 = e3.reinterpretAsFloats().mul(F16_REBIAS).reinterpretAsInts()
-                    .blend(e3.or(0x7F80_0000), m3.compare(VectorOperators.GE, 0x7C00))
-                    .lanewise(VectorOperators.OR, 0x0040_0000, m3.compare(VectorOperators.GT, 0x7C00))
-                    .or(h3.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+            IntVector f0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v0 = f0.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f0.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f1 = ((IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v1 = f1.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f1.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f2 = ((IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v2 = f2.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f2.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f3 = ((IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v3 = f3.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f3.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
             long xi = 4L * i;
             FloatVector xv = FloatVector.fromMemorySegment(F, x, x0 + xi, LE);
             a00 = v0.fma(xv, a00);
@@ -416,6 +676,99 @@ final class MatmulKernels {
             tailRow(sums, 4, x.get(FLOAT, x1 + xi), v0, v1, v2, v3);
             tailRow(sums, 8, x.get(FLOAT, x2 + xi), v0, v1, v2, v3);
             tailRow(sums, 12, x.get(FLOAT, x3 + xi), v0, v1, v2, v3);
+        }
+    }
+
+    static void rows8F16(MemorySegment x, long xr, MemorySegment w, long w0, long rowBytes, int k, float[] sums) {
+        int vectorEnd = k - k % L;
+        long w1 = w0 + rowBytes;
+        long w2 = w1 + rowBytes;
+        long w3 = w2 + rowBytes;
+        long w4 = w3 + rowBytes;
+        long w5 = w4 + rowBytes;
+        long w6 = w5 + rowBytes;
+        long w7 = w6 + rowBytes;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector a4 = a0;
+        FloatVector a5 = a0;
+        FloatVector a6 = a0;
+        FloatVector a7 = a0;
+        for (int i = 0; i < vectorEnd; i += L) {
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xr + 4L * i, LE);
+            long wi = 2L * i;
+            IntVector f0 = ((IntVector) ShortVector.fromMemorySegment(S, w, w0 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v0 = f0.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f0.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f1 = ((IntVector) ShortVector.fromMemorySegment(S, w, w1 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v1 = f1.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f1.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f2 = ((IntVector) ShortVector.fromMemorySegment(S, w, w2 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v2 = f2.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f2.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f3 = ((IntVector) ShortVector.fromMemorySegment(S, w, w3 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v3 = f3.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f3.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f4 = ((IntVector) ShortVector.fromMemorySegment(S, w, w4 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v4 = f4.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f4.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f5 = ((IntVector) ShortVector.fromMemorySegment(S, w, w5 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v5 = f5.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f5.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f6 = ((IntVector) ShortVector.fromMemorySegment(S, w, w6 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v6 = f6.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f6.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            IntVector f7 = ((IntVector) ShortVector.fromMemorySegment(S, w, w7 + wi, LE)
+                    .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 13)
+                    .and(F16_SIGN_EXPONENT_SIGNIFICAND).reinterpretAsFloats().mul(F16_REBIAS)
+                    .reinterpretAsInts();
+            FloatVector v7 = f7.lanewise(VectorOperators.OR, 0x7F80_0000,
+                    f7.and(0x7FFF_FFFF).compare(VectorOperators.GE, F16_OVERFLOW_BITS)).reinterpretAsFloats();
+            a0 = v0.fma(xv, a0);
+            a1 = v1.fma(xv, a1);
+            a2 = v2.fma(xv, a2);
+            a3 = v3.fma(xv, a3);
+            a4 = v4.fma(xv, a4);
+            a5 = v5.fma(xv, a5);
+            a6 = v6.fma(xv, a6);
+            a7 = v7.fma(xv, a7);
+        }
+        sums[0] = a0.reduceLanes(VectorOperators.ADD);
+        sums[1] = a1.reduceLanes(VectorOperators.ADD);
+        sums[2] = a2.reduceLanes(VectorOperators.ADD);
+        sums[3] = a3.reduceLanes(VectorOperators.ADD);
+        sums[4] = a4.reduceLanes(VectorOperators.ADD);
+        sums[5] = a5.reduceLanes(VectorOperators.ADD);
+        sums[6] = a6.reduceLanes(VectorOperators.ADD);
+        sums[7] = a7.reduceLanes(VectorOperators.ADD);
+        for (int i = vectorEnd; i < k; i++) {
+            float xs = x.get(FLOAT, xr + 4L * i);
+            long wi = 2L * i;
+            tailRow(sums, 0, xs, f16At(w, w0 + wi), f16At(w, w1 + wi), f16At(w, w2 + wi), f16At(w, w3 + wi));
+            tailRow(sums, 4, xs, f16At(w, w4 + wi), f16At(w, w5 + wi), f16At(w, w6 + wi), f16At(w, w7 + wi));
         }
     }
 

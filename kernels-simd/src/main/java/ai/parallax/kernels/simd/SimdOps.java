@@ -19,7 +19,7 @@ import jdk.incubator.vector.VectorOperators;
 /**
  * The CPU backend: {@link Ops} with the Vector API over off-heap memory, on a fixed pool of threads.
  *
- * <p>Weights stay in their stored dtype (F32, BF16 or F16) and are widened to float inside the dot products.
+ * <p>Weights stay in their stored dtype (F32, BF16, F16, or FP8 with block scales) and are widened to float inside the dot products.
  * Matrix products are split over output rows, attention over (token, head) pairs, norms and softmax over rows.
  * After warm-up no operation allocates on the heap: each parallel operation is a preallocated task object whose
  * fields are set per call, and per-thread scratch grows only when a longer context first needs it.
@@ -35,6 +35,8 @@ public final class SimdOps implements Ops {
     private final Arena arena = Arena.ofShared();
     private final WorkerPool pool;
     private final MatmulTask matmulTask;
+    /** Created on the first FP8 weight, so that backends serving unquantised models never load its kernels. */
+    private Fp8MatmulKernels.Task fp8MatmulTask;
     private final AttentionTask attentionTask;
     private final PagedAttentionTask pagedAttentionTask;
     private final RmsNormTask rmsNormTask = new RmsNormTask();
@@ -147,7 +149,13 @@ public final class SimdOps implements Ops {
         checkOpen();
         requireF32(x, "matmul input");
         requireF32(out, "matmul output");
-        requireFloatWeight(w, "matmul weight");
+        if (!Fp8MatmulKernels.isFp8(w.dtype())) {
+            requireFloatWeight(w, "matmul weight");
+            if (w.blockScales() != null) {
+                throw new IllegalArgumentException("matmul: weight '" + w.name() + "' is " + w.dtype()
+                        + " with block scales; the CPU backend applies block scales to FP8 weights only");
+            }
+        }
         long k = w.rowLength();
         long n = w.rowCount();
         if (x.rowLength() != k) {
@@ -171,11 +179,27 @@ public final class SimdOps implements Ops {
             throw new IllegalArgumentException("matmul: dimensions of " + shape(x) + " x " + shape(w)
                     + " exceed the int range");
         }
+        long blocks = (n + 3) / 4;
+        int parts = tokens * n * k < parallelThreshold ? 1 : (int) Math.min(blocks, pool.size());
+        if (Fp8MatmulKernels.isFp8(w.dtype())) {
+            matmulFp8(x, w, bias, out, parts);
+            return;
+        }
         MatmulTask task = matmulTask;
         task.set(x.data(), w.data(), w.dtype(), bias == null ? null : bias.data(),
                 bias == null ? null : bias.dtype(), out.data(), (int) tokens, (int) n, (int) k);
-        long blocks = (n + 3) / 4;
-        int parts = tokens * n * k < parallelThreshold ? 1 : (int) Math.min(blocks, pool.size());
+        pool.run(task, parts);
+        task.clear();
+    }
+
+    private void matmulFp8(Tensor x, Tensor w, Tensor bias, Tensor out, int parts) {
+        if (fp8MatmulTask == null) {
+            fp8MatmulTask = new Fp8MatmulKernels.Task(pool.size());
+        }
+        Fp8MatmulKernels.Task task = fp8MatmulTask;
+        task.set(x.data(), w.data(), w.dtype(), w.blockScales(), bias == null ? null : bias.data(),
+                bias == null ? null : bias.dtype(), out.data(), (int) x.rowCount(), (int) w.rowCount(),
+                (int) w.rowLength());
         pool.run(task, parts);
         task.clear();
     }
@@ -359,6 +383,29 @@ public final class SimdOps implements Ops {
                 throw new IndexOutOfBoundsException(op + ": row " + r + " outside [0, " + indexedRows + ")");
             }
         }
+    }
+
+    @Override
+    public synchronized void gatherRows(Tensor src, int[] rows, int offset, int count, Tensor dst) {
+        checkOpen();
+        requireF32(src, "gatherRows source");
+        requireF32(dst, "gatherRows destination");
+        RowRouting.checkRows("gatherRows", src, rows, offset, count, dst, count, src.rowCount());
+        RowRouting.gather(src.data(), src.rowLength(), rows, offset, count, dst.data());
+    }
+
+    @Override
+    public synchronized void scatterAddRows(Tensor src, int[] rows, float[] weights, int offset, int count,
+                                            Tensor dst) {
+        checkOpen();
+        requireF32(src, "scatterAddRows source");
+        requireF32(dst, "scatterAddRows destination");
+        RowRouting.checkRows("scatterAddRows", src, rows, offset, count, dst, src.rowCount(), dst.rowCount());
+        if (weights.length < offset + count) {
+            throw new IndexOutOfBoundsException("scatterAddRows: " + weights.length + " weights for rows ["
+                    + offset + ", " + (offset + count) + ")");
+        }
+        RowRouting.scatterAdd(src.data(), src.rowLength(), rows, weights, offset, count, dst.data());
     }
 
     @Override
@@ -554,6 +601,14 @@ public final class SimdOps implements Ops {
             int last = n - 1;
             for (int b = from; b < to; b++) {
                 int r = 4 * b;
+                if (tokens == 1 && b + 1 < to && r + 8 <= n) {
+                    // Decode: eight rows per pass load each x vector once per eight weight vectors, which keeps
+                    // the core's loads on the weight stream (measured ~20% faster than four rows from DRAM).
+                    rows8(x, 0, rowBytes * r, rowBytes, s);
+                    store(s, 0, 0, r, 8);
+                    b++;
+                    continue;
+                }
                 int valid = Math.min(4, n - r);
                 long w0 = rowBytes * r;
                 long w1 = rowBytes * Math.min(r + 1, last);
@@ -578,6 +633,15 @@ public final class SimdOps implements Ops {
                         t += 4;
                     }
                 }
+            }
+        }
+
+        private void rows8(MemorySegment x, long xr, long w0, long rowBytes, float[] s) {
+            switch (wType) {
+                case F32 -> MatmulKernels.rows8F32(x, xr, w, w0, rowBytes, k, s);
+                case BF16 -> MatmulKernels.rows8Bf16(x, xr, w, w0, rowBytes, k, s);
+                case F16 -> MatmulKernels.rows8F16(x, xr, w, w0, rowBytes, k, s);
+                default -> throw new IllegalStateException("weight dtype " + wType);
             }
         }
 
@@ -715,6 +779,10 @@ public final class SimdOps implements Ops {
             }
         }
 
+        private FloatVector value(long byteOffset) {
+            return FloatVector.fromMemorySegment(F, values, byteOffset, LE);
+        }
+
         /** out[d] = Σ_pos p[pos] · v[pos, d], four positions at a time so the FMA chains run side by side. */
         private void weightedValues(float[] p, int visible, long headBytes, long kvRowBytes, long outOffset) {
             int d = headDim;
@@ -729,13 +797,13 @@ public final class SimdOps implements Ops {
                 int pos = 0;
                 for (; pos < posEnd; pos += 4) {
                     long at = pos * kvRowBytes + column;
-                    a0 = FloatVector.fromMemorySegment(F, values, at, LE).fma(FloatVector.broadcast(F, p[pos]), a0);
-                    a1 = FloatVector.fromMemorySegment(F, values, at + kvRowBytes, LE).fma(FloatVector.broadcast(F, p[pos + 1]), a1);
-                    a2 = FloatVector.fromMemorySegment(F, values, at + 2 * kvRowBytes, LE).fma(FloatVector.broadcast(F, p[pos + 2]), a2);
-                    a3 = FloatVector.fromMemorySegment(F, values, at + 3 * kvRowBytes, LE).fma(FloatVector.broadcast(F, p[pos + 3]), a3);
+                    a0 = value(at).fma(FloatVector.broadcast(F, p[pos]), a0);
+                    a1 = value(at + kvRowBytes).fma(FloatVector.broadcast(F, p[pos + 1]), a1);
+                    a2 = value(at + 2 * kvRowBytes).fma(FloatVector.broadcast(F, p[pos + 2]), a2);
+                    a3 = value(at + 3 * kvRowBytes).fma(FloatVector.broadcast(F, p[pos + 3]), a3);
                 }
                 for (; pos < visible; pos++) {
-                    a0 = FloatVector.fromMemorySegment(F, values, pos * kvRowBytes + column, LE).fma(FloatVector.broadcast(F, p[pos]), a0);
+                    a0 = value(pos * kvRowBytes + column).fma(FloatVector.broadcast(F, p[pos]), a0);
                 }
                 a0.add(a1).add(a2.add(a3)).intoMemorySegment(out, outOffset + 4L * i, LE);
             }

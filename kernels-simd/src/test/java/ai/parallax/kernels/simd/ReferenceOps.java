@@ -1,6 +1,8 @@
 package ai.parallax.kernels.simd;
 
+import ai.parallax.tensors.BlockScales;
 import ai.parallax.tensors.DType;
+import ai.parallax.tensors.FloatFormats;
 import ai.parallax.tensors.Tensor;
 import ai.parallax.tensors.ops.BatchLayout;
 import ai.parallax.tensors.ops.Ops;
@@ -14,8 +16,10 @@ import java.nio.ByteOrder;
  * scalar dtype conversions. It is the independent reference the SIMD kernels are checked against.
  */
 final class ReferenceOps implements Ops {
-    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat FLOAT =
+            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort SHORT =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private final Arena arena = Arena.ofShared();
 
@@ -26,8 +30,17 @@ final class ReferenceOps implements Ops {
             case F32 -> m.get(FLOAT, 4 * i);
             case BF16 -> Float.intBitsToFloat((m.get(SHORT, 2 * i) & 0xFFFF) << 16);
             case F16 -> Float.float16ToFloat(m.get(SHORT, 2 * i));
+            case F8_E4M3 -> FloatFormats.f8e4m3ToFloat(m.get(ValueLayout.JAVA_BYTE, i));
+            case F8_E5M2 -> FloatFormats.f8e5m2ToFloat(m.get(ValueLayout.JAVA_BYTE, i));
             default -> throw new IllegalArgumentException(t.dtype().toString());
         };
+    }
+
+    /** Element {@code (r, c)} of a weight matrix as the value it stands for: stored element times block scale. */
+    static float weight(Tensor w, long r, long c) {
+        float v = get(w, r * w.rowLength() + c);
+        BlockScales s = w.blockScales();
+        return s == null ? v : v * s.scale(r / s.blockRows(), c / s.blockCols());
     }
 
     static void set(Tensor t, long i, double v) {
@@ -84,7 +97,7 @@ final class ReferenceOps implements Ops {
             for (long r = 0; r < n; r++) {
                 double s = bias == null ? 0 : get(bias, r);
                 for (long i = 0; i < k; i++) {
-                    s += (double) get(x, t * k + i) * get(w, r * k + i);
+                    s += (double) get(x, t * k + i) * weight(w, r, i);
                 }
                 set(out, t * n + r, s);
             }
@@ -212,11 +225,32 @@ final class ReferenceOps implements Ops {
     }
 
     @Override
+    public void gatherRows(Tensor src, int[] rows, int offset, int count, Tensor dst) {
+        long width = src.rowLength();
+        for (int i = 0; i < count; i++) {
+            for (long j = 0; j < width; j++) {
+                set(dst, i * width + j, get(src, rows[offset + i] * width + j));
+            }
+        }
+    }
+
+    @Override
     public void gatherRows(Tensor src, int[] rows, Tensor dst) {
         long width = src.rowLength();
         for (int r = 0; r < rows.length; r++) {
             for (long i = 0; i < width; i++) {
                 set(dst, r * width + i, get(src, rows[r] * width + i));
+            }
+        }
+    }
+
+    @Override
+    public void scatterAddRows(Tensor src, int[] rows, float[] weights, int offset, int count, Tensor dst) {
+        long width = src.rowLength();
+        for (int i = 0; i < count; i++) {
+            long d = rows[offset + i] * width;
+            for (long j = 0; j < width; j++) {
+                set(dst, d + j, get(dst, d + j) + (double) weights[offset + i] * get(src, i * width + j));
             }
         }
     }

@@ -50,10 +50,10 @@ class SimdOpsEdgeCaseTest {
             float expected = Float.float16ToFloat((short) c);
             int bits = Float.floatToRawIntBits(actual[c]);
             if (Float.isNaN(expected)) {
-                // The JDK's own NaN bits differ between its interpreted and intrinsic paths; the IEEE conversion
-                // (and the F16C instruction) gives a quiet NaN of the same sign carrying the 10-bit payload.
-                int quiet = (c & 0x8000) << 16 | 0x7FC0_0000 | (c & 0x03FF) << 13;
-                assertThat(bits).as("F16 NaN code 0x%04x", c).isEqualTo(quiet);
+                // A NaN keeps its sign and its 10-bit payload in the top of the float significand; unlike the JDK
+                // (whose own NaN bits differ between its interpreted and intrinsic paths) it is not made quiet.
+                int nan = (c & 0x8000) << 16 | 0x7F80_0000 | (c & 0x03FF) << 13;
+                assertThat(bits).as("F16 NaN code 0x%04x", c).isEqualTo(nan);
             } else {
                 assertThat(bits).as("F16 code 0x%04x", c).isEqualTo(Float.floatToRawIntBits(expected));
             }
@@ -74,6 +74,70 @@ class SimdOpsEdgeCaseTest {
         for (int c = 0; c < 65536; c++) {
             assertThat(Float.floatToRawIntBits(actual[c])).as("BF16 code 0x%04x", c).isEqualTo(c << 16);
         }
+    }
+
+    @Test
+    void f16MatmulKernelsWidenEveryFiniteCodeExactly() {
+        // Weight row r holds the codes 32r .. 32r+31; multiplying by an identity (and by its columns one at a time)
+        // selects each weight alone, so the outputs are the widened codes themselves, through both kernels.
+        int k = 32;
+        int n = 65536 / k;
+        MemorySegment codes = arena.allocate(2L * n * k, 64);
+        for (int c = 0; c < 65536; c++) {
+            codes.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, c, (short) c);
+        }
+        Tensor weight = new Tensor("codes", DType.F16, new long[] {n, k}, codes);
+        float[] identity = new float[k * k];
+        for (int i = 0; i < k; i++) {
+            identity[i * k + i] = 1f;
+        }
+        Tensor x = TestTensors.of(arena, "identity", identity, k, k);
+        Tensor batched = ops.allocate("batched", k, n);
+        ops.matmul(x, weight, null, batched);
+        float[] tiles = floats(batched);
+        Tensor single = ops.allocate("single", 1, n);
+        for (int column = 0; column < k; column++) {
+            ops.matmul(x.rows(column, 1), weight, null, single);
+            float[] rows = floats(single);
+            for (int r = 0; r < n; r++) {
+                int code = r * k + column;
+                if ((r * k & 0x7C00) == 0x7C00) {
+                    continue; // rows holding infinities or NaNs: 0 x inf makes every sum in them NaN
+                }
+                float expected = Float.float16ToFloat((short) code);
+                assertThat(rows[r]).as("T=1 F16 code 0x%04x", code).isEqualTo(expected);
+                assertThat(tiles[column * n + r]).as("T=32 F16 code 0x%04x", code).isEqualTo(expected);
+            }
+        }
+    }
+
+    @Test
+    void f16MatmulKernelsKeepInfinityAndNan() {
+        int k = 37;
+        short[] specials = {0x7C00, (short) 0xFC00, 0x7E00, 0x7C01, (short) 0xFFFF};
+        MemorySegment w = arena.allocate(2L * specials.length * k, 64);
+        for (int r = 0; r < specials.length; r++) {
+            for (int i = 0; i < k; i++) {
+                w.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, (long) r * k + i, i == 5 ? specials[r] : 0x3C00);
+            }
+        }
+        Tensor weight = new Tensor("w", DType.F16, new long[] {specials.length, k}, w);
+        float[] ones = new float[4 * k];
+        java.util.Arrays.fill(ones, 1f);
+        Tensor x = TestTensors.of(arena, "x", ones, 4, k);
+        Tensor out = ops.allocate("out", 4, specials.length);
+        ops.matmul(x, weight, null, out);
+        float[] sums = floats(out);
+        for (int t = 0; t < 4; t++) {
+            assertThat(sums[t * specials.length]).isEqualTo(Float.POSITIVE_INFINITY);
+            assertThat(sums[t * specials.length + 1]).isEqualTo(Float.NEGATIVE_INFINITY);
+            for (int r = 2; r < specials.length; r++) {
+                assertThat(sums[t * specials.length + r]).isNaN();
+            }
+        }
+        Tensor one = ops.allocate("one", 1, specials.length);
+        ops.matmul(x.rows(0, 1), weight, null, one);
+        assertThat(floats(one)).containsExactly(java.util.Arrays.copyOf(sums, specials.length));
     }
 
     @Test

@@ -12,8 +12,10 @@ import java.util.Random;
 
 /** Random tensors in off-heap memory, and comparisons with a tolerance relative to the data's magnitude. */
 final class TestTensors {
-    private static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat FLOAT =
+            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort SHORT =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private TestTensors() {
     }
@@ -21,7 +23,8 @@ final class TestTensors {
     /** A tensor of the given dtype with elements uniform in [-1, 1), rounded to that dtype. */
     static Tensor random(Arena arena, String name, DType dtype, Random random, long... shape) {
         long count = Tensor.elementCount(shape);
-        MemorySegment m = arena.allocate(Math.max(1, count * dtype.byteSize()), 64).asSlice(0, count * dtype.byteSize());
+        long bytes = count * dtype.byteSize();
+        MemorySegment m = arena.allocate(Math.max(1, bytes), 64).asSlice(0, bytes);
         for (long i = 0; i < count; i++) {
             float v = random.nextFloat() * 2 - 1;
             switch (dtype) {

@@ -673,6 +673,45 @@ public final class VulkanOps implements Ops {
     }
 
     @Override
+    public synchronized void gatherRows(Tensor src, int[] rows, int offset, int count, Tensor dst) {
+        checkOpen();
+        if (count > dst.rowCount() || src.rowLength() != dst.rowLength() || offset + count > rows.length) {
+            throw new IllegalArgumentException("gatherRows: rows [" + offset + ", " + (offset + count) + ") of "
+                    + rows.length + " from '" + src.name() + "' " + shape(src) + " into '" + dst.name() + "' "
+                    + shape(dst));
+        }
+        for (int i = 0; i < count; i++) {
+            copy(src.rows(rows[offset + i], 1), dst.rows(i, 1));
+        }
+    }
+
+    @Override
+    public synchronized void scatterAddRows(Tensor src, int[] rows, float[] weights, int offset, int count,
+                                            Tensor dst) {
+        checkOpen();
+        requireF32(src, "scatterAddRows source");
+        requireF32(dst, "scatterAddRows destination");
+        if (count > src.rowCount() || src.rowLength() != dst.rowLength() || offset + count > rows.length
+                || offset + count > weights.length) {
+            throw new IllegalArgumentException("scatterAddRows: rows [" + offset + ", " + (offset + count) + ") of '"
+                    + src.name() + "' " + shape(src) + " into '" + dst.name() + "' " + shape(dst));
+        }
+        long width = src.rowLength();
+        Allocation sa = activation(src, "scatterAddRows source");
+        Allocation da = activation(dst, "scatterAddRows destination");
+        for (int i = 0; i < count; i++) {
+            recorder.begin(kernel("add_scaled"));
+            recorder.bind(da.buffer, true);
+            recorder.bind(sa.buffer, false);
+            recorder.push(width);
+            recorder.push(elementOffset(dst, da) + rows[offset + i] * width);
+            recorder.push(elementOffset(src, sa) + i * width);
+            recorder.push(weights[offset + i]);
+            recorder.dispatch(ceilDiv(width, workgroupSize), 1);
+        }
+    }
+
+    @Override
     public synchronized void siluMul(Tensor gate, Tensor up, Tensor out) {
         checkOpen();
         requireF32(gate, "siluMul gate");
@@ -938,7 +977,7 @@ public final class VulkanOps implements Ops {
             case "matmul", "rope" -> 4;
             case "attention" -> 5;
             case "embedding", "rms_norm", "silu_mul" -> 3;
-            case "add", "argmax" -> 2;
+            case "add", "add_scaled", "argmax" -> 2;
             case "softmax" -> 1;
             default -> throw new IllegalArgumentException("unknown shader " + shader);
         };

@@ -1,12 +1,17 @@
 package ai.parallax.models.llama;
 
 import ai.parallax.models.CausalLanguageModel;
+import ai.parallax.models.DenseFeedForward;
+import ai.parallax.models.FeedForward;
 import ai.parallax.models.KvCache;
 import ai.parallax.models.LayerRange;
 import ai.parallax.models.ModelException;
 import ai.parallax.models.RotaryTables;
+import ai.parallax.models.ScratchBuffers;
 import ai.parallax.models.WeightLoader;
 import ai.parallax.models.config.ModelConfig;
+import ai.parallax.models.moe.MixtureOfExperts;
+import ai.parallax.models.moe.MoeConfig;
 import ai.parallax.tensors.Tensor;
 import ai.parallax.tensors.ops.BatchLayout;
 import ai.parallax.tensors.ops.Ops;
@@ -16,11 +21,12 @@ import ai.parallax.tensors.ops.Ops;
  *
  * <pre>
  * embed → for each layer: norm → q,k,v (+bias) → (q/k norm) → rope → attention → o → residual
- *                          → norm → gate,up → silu·mul → down → residual
+ *                          → norm → feed-forward (gate,up → silu·mul → down, or a mixture of experts) → residual
  *       → norm → lm_head
  * </pre>
  *
- * The differences between the three are the flags of {@link LlamaVariant}. One instance holds the layers of one
+ * The differences between them are the flags of {@link LlamaVariant}; the MoE models (Qwen2-MoE, Qwen3-MoE) differ
+ * only in the feed-forward step of their sparse layers ({@link MixtureOfExperts}). One instance holds the layers of one
  * pipeline stage ({@link LayerRange}); it touches no tensor of any other layer.
  */
 public final class LlamaModel implements CausalLanguageModel {
@@ -29,6 +35,8 @@ public final class LlamaModel implements CausalLanguageModel {
     private final LayerRange layers;
     private final Ops ops;
     private final WeightLoader weights;
+    private final MoeConfig moe;          // null for dense models
+    private final ScratchBuffers scratch; // the feed-forward steps' activations
     private final Tensor embedding;      // first stage only
     private final LlamaLayerWeights[] layerWeights;
     private final Tensor finalNorm;      // last stage only
@@ -46,6 +54,8 @@ public final class LlamaModel implements CausalLanguageModel {
         this.layers = layers;
         this.ops = ops;
         this.weights = weights;
+        this.moe = variant.mixtureOfExperts() ? MoeConfig.parse(config, config.modelType() + " config") : null;
+        this.scratch = new ScratchBuffers(ops);
         long hidden = config.hiddenSize();
         long vocab = config.vocabSize();
         boolean needEmbedding = layers.isFirst() || (layers.isLast() && config.tieWordEmbeddings());
@@ -93,10 +103,8 @@ public final class LlamaModel implements CausalLanguageModel {
         long hidden = config.hiddenSize();
         long qWidth = config.queryWidth();
         long kvWidth = config.keyValueWidth();
-        long inter = config.intermediateSize();
         long headDim = config.headDim();
         boolean qkvBias = variant.queryKeyValueBias();
-        boolean mlpBias = variant.mlpBias();
         return new LlamaLayerWeights(
                 w.require(p + "input_layernorm.weight", hidden),
                 w.require(p + "self_attn.q_proj.weight", qWidth, hidden),
@@ -110,12 +118,17 @@ public final class LlamaModel implements CausalLanguageModel {
                 w.require(p + "self_attn.o_proj.weight", hidden, qWidth),
                 w.requireIf(variant.outputBias(), p + "self_attn.o_proj.bias", hidden),
                 w.require(p + "post_attention_layernorm.weight", hidden),
-                w.require(p + "mlp.gate_proj.weight", inter, hidden),
-                w.requireIf(mlpBias, p + "mlp.gate_proj.bias", inter),
-                w.require(p + "mlp.up_proj.weight", inter, hidden),
-                w.requireIf(mlpBias, p + "mlp.up_proj.bias", inter),
-                w.require(p + "mlp.down_proj.weight", hidden, inter),
-                w.requireIf(mlpBias, p + "mlp.down_proj.bias", hidden));
+                loadFeedForward(w, layer));
+    }
+
+    /** A mixture of experts in the sparse layers of an MoE model, else the dense gated MLP. */
+    private FeedForward loadFeedForward(WeightLoader w, int layer) {
+        String p = "model.layers." + layer + ".mlp.";
+        if (moe != null && moe.isSparse(layer)) {
+            return MixtureOfExperts.load(w, ops, scratch, p, moe, config.hiddenSize());
+        }
+        return DenseFeedForward.load(w, ops, scratch, p, config.hiddenSize(), config.intermediateSize(),
+                variant.mlpBias());
     }
 
     @Override
@@ -210,13 +223,9 @@ public final class LlamaModel implements CausalLanguageModel {
             ops.matmul(v.attention, w.outputProj(), w.outputBias(), v.normed);
             ops.add(hidden, v.normed);
 
-            // MLP block.
+            // Feed-forward block: a dense MLP, or a mixture of experts in an MoE model's sparse layers.
             ops.rmsNorm(hidden, w.postAttentionNorm(), eps, v.normed);
-            ops.matmul(v.normed, w.gateProj(), w.gateBias(), v.gate);
-            ops.matmul(v.normed, w.upProj(), w.upBias(), v.up);
-            ops.siluMul(v.gate, v.up, v.gate);
-            ops.matmul(v.gate, w.downProj(), w.downBias(), v.normed);
-            ops.add(hidden, v.normed);
+            w.feedForward().addTo(v.normed, hidden);
         }
         return hidden;
     }
@@ -269,6 +278,7 @@ public final class LlamaModel implements CausalLanguageModel {
             workspace.close();
             workspace = null;
         }
+        scratch.close();
         ops.free(rotary.cos());
         ops.free(rotary.sin());
         weights.close();

@@ -22,8 +22,6 @@ final class Workspace implements AutoCloseable {
     private final Tensor key;
     private final Tensor value;
     private final Tensor attention;
-    private final Tensor gate;
-    private final Tensor up;
     private Tensor logits;
     private Tensor logitsView;
     private View lastView;
@@ -38,8 +36,6 @@ final class Workspace implements AutoCloseable {
         this.key = own("key", config.keyValueWidth());
         this.value = own("value", config.keyValueWidth());
         this.attention = own("attention", config.queryWidth());
-        this.gate = own("gate", config.intermediateSize());
-        this.up = own("up", config.intermediateSize());
     }
 
     private Tensor own(String name, long width) {
@@ -91,8 +87,6 @@ final class Workspace implements AutoCloseable {
         final Tensor key;
         final Tensor value;
         final Tensor attention;
-        final Tensor gate;
-        final Tensor up;
         private final int[] positions;
         private final int[] tokens;
 
@@ -104,8 +98,6 @@ final class Workspace implements AutoCloseable {
             this.key = Workspace.this.key.rows(0, count);
             this.value = Workspace.this.value.rows(0, count);
             this.attention = Workspace.this.attention.rows(0, count);
-            this.gate = Workspace.this.gate.rows(0, count);
-            this.up = Workspace.this.up.rows(0, count);
             this.positions = new int[count];
             this.tokens = new int[count];
         }

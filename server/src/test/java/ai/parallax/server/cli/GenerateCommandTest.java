@@ -125,6 +125,31 @@ class GenerateCommandTest {
         ParallaxCliTest.Run run = run("generate", "-m", dir.toString(), "-p", "Once");
         assertThat(run.exitCode()).isEqualTo(1);
         assertThat(run.errLines()).singleElement().asString()
-                .contains("model_type \"rwkv\" is not supported (supported: llama, qwen2, qwen3)");
+                .contains("model_type \"rwkv\" is not supported (supported: llama, qwen2, qwen3");
+    }
+
+    @Test
+    void chatPromptsAreRenderedWithTheModelsTemplateAndTokenizedWithoutAddedSpecials(@TempDir Path dir)
+            throws IOException {
+        // tiny-random-qwen3 ships weights only; give it the real Qwen3 tokenizer and chat template beside them.
+        Path models = STORIES.getParent();
+        for (String f : new String[] {"config.json", "generation_config.json", "model.safetensors"}) {
+            Files.createSymbolicLink(dir.resolve(f), models.resolve("tiny-random-qwen3").resolve(f));
+        }
+        for (String f : new String[] {"tokenizer.json", "tokenizer_config.json"}) {
+            Files.createSymbolicLink(dir.resolve(f), models.resolve("tokenizer-qwen3").resolve(f));
+        }
+        Path messages = Files.writeString(dir.resolve("messages.json"),
+                "[{\"role\":\"system\",\"content\":\"Be brief.\"},{\"role\":\"user\",\"content\":\"Hello\"}]");
+        ParallaxCliTest.Run rendered = run("chat-template", "-m", dir.toString(), "--messages", messages.toString(),
+                "--add-generation-prompt", "--ids");
+        ParallaxCliTest.Run generated = run("generate", "-m", dir.toString(), "--system", "Be brief.", "-p", "Hello",
+                "--max-tokens", "3", "--json");
+
+        assertThat(generated.exitCode()).as(generated.err()).isZero();
+        JsonNode result = JSON.readTree(generated.out());
+        assertThat(result.get("prompt_ids").toString().replace(" ", "")).isEqualTo(rendered.out().trim());
+        assertThat(result.get("prompt_ids").get(0).asInt()).isEqualTo(151644); // <|im_start|>, no BOS added
+        assertThat(result.get("generated_ids").size()).isBetween(1, 3);
     }
 }

@@ -107,7 +107,22 @@ public interface Ops extends AutoCloseable {
      * {@code dst[i, :] = src[rows[i], :]} for every row i of dst: picks the rows of a batch whose logits are needed.
      * rows has exactly {@code dst.rowCount()} entries; widths match.
      */
-    void gatherRows(Tensor src, int[] rows, Tensor dst);
+    default void gatherRows(Tensor src, int[] rows, Tensor dst) {
+        gatherRows(src, rows, 0, rows.length, dst);
+    }
+
+    /**
+     * {@code dst[i, :] = src[rows[offset + i], :]} for {@code i < count}: gathers the tokens routed to one expert
+     * into a dense batch. Both F32 with rows of equal length.
+     */
+    void gatherRows(Tensor src, int[] rows, int offset, int count, Tensor dst);
+
+    /**
+     * {@code dst[rows[offset + i], :] += weights[offset + i] · src[i, :]} for {@code i < count}: adds an expert's
+     * weighted outputs back to the tokens they came from. Both F32 with rows of equal length; a row of dst may
+     * appear more than once.
+     */
+    void scatterAddRows(Tensor src, int[] rows, float[] weights, int offset, int count, Tensor dst);
 
     /** {@code x += y}, element for element. */
     void add(Tensor x, Tensor y);
