@@ -43,9 +43,12 @@ public record ModelShape(String name, String modelType, String tokenizerName, in
                 1000000.0, null, 40960, 1e-6, false, 151643, 151645, 0, 0, 0));
         add(new ModelShape("qwen3-30b-a3b", "qwen3_moe", "tokenizer-qwen3", 2048, 6144, 48, 32, 4, 128, 151936,
                 1000000.0, null, 40960, 1e-6, false, 151643, 151645, 128, 8, 768));
-        // Not a published model: a Llama small enough for tests, sized for the stories260K tokenizer (512 tokens).
+        // Not published models: a Llama and a Qwen3-MoE small enough for tests, sized for the stories260K
+        // tokenizer (512 tokens).
         add(new ModelShape("tiny", "llama", "stories260K", 64, 176, 2, 4, 2, 16, 512,
                 10000.0, null, 2048, 1e-5, true, 1, 2, 0, 0, 0));
+        add(new ModelShape("tiny-moe", "qwen3_moe", "stories260K", 64, 128, 2, 4, 2, 16, 512,
+                1000000.0, null, 2048, 1e-6, false, 1, 2, 8, 2, 32));
     }
 
     private static void add(ModelShape shape) {

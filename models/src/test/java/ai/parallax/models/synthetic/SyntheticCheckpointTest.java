@@ -67,6 +67,34 @@ class SyntheticCheckpointTest {
     }
 
     @Test
+    void fp8AndMixtureOfExpertsShapesLoadAndRun(@TempDir Path dir) throws IOException {
+        for (String name : new String[] {"tiny", "tiny-moe"}) {
+            for (WeightFormat format : new WeightFormat[] {WeightFormat.BF16, WeightFormat.FP8}) {
+                Path model = dir.resolve(name + "-" + format);
+                new SyntheticCheckpoint(ModelShape.named(name), format, 2).write(model, null, 1L << 30,
+                        LoadProgress.NONE);
+                try (SimdOps ops = new SimdOps(2);
+                     CausalLanguageModel loaded = ModelLoader.load(model, ops, 64);
+                     KvCache cache = loaded.newKvCache(8)) {
+                    Tensor logits = loaded.forward(new int[] {1, 2, 3}, 3, 0, cache, false);
+                    float[] values = new float[512];
+                    ops.copyToHost(logits, values, 0);
+                    assertThat(rms(values)).as("%s %s", name, format).isFinite();
+                    assertThat(rms(values)).as("%s %s", name, format).isBetween(0.1, 10.0);
+                }
+            }
+        }
+    }
+
+    private static double rms(float[] values) {
+        double sumSquares = 0;
+        for (float v : values) {
+            sumSquares += v * v;
+        }
+        return Math.sqrt(sumSquares / values.length);
+    }
+
+    @Test
     void weightsHaveTheIntendedSpreadAndNormsAreNearOne(@TempDir Path dir) throws IOException {
         ModelShape tiny = ModelShape.named("tiny");
         new SyntheticCheckpoint(tiny, WeightFormat.F32, 1).write(dir, null, 1L << 30, LoadProgress.NONE);

@@ -1,6 +1,7 @@
 package ai.parallax.runtime.bench;
 
 import ai.parallax.models.config.ModelConfig;
+import ai.parallax.models.moe.MoeConfig;
 
 /**
  * The work one token costs a Llama-family model, from its config: bytes read from memory and floating-point
@@ -9,7 +10,9 @@ import ai.parallax.models.config.ModelConfig;
  * <p>Decoding one token reads every weight once, except the embedding table (one row is looked up; when the
  * embeddings are tied, the table is read whole as lm_head anyway), plus the keys and values of every cached
  * position. It does one multiply-add per weight of every matrix (lm_head included) and, per layer,
- * {@code 2 · context · queryWidth} multiply-adds of attention (scores and weighted values).
+ * {@code 2 · context · queryWidth} multiply-adds of attention (scores and weighted values). In a mixture of experts,
+ * a token reads and multiplies with the router and its top-k experts only; at batch 1 that is what it costs (a
+ * batch may touch more experts than one token does, which this model does not count).
  *
  * @param linearParameters weights of every matrix a token multiplies with: projections, MLP and lm_head
  * @param weightBytesRead  bytes of the weights a decoded token reads (all of them but an untied embedding table)
@@ -24,14 +27,30 @@ public record ModelCost(long linearParameters, long weightBytesRead, int layers,
     public static ModelCost of(ModelConfig config, long weightBytes) {
         long hidden = config.hiddenSize();
         long attention = hidden * config.queryWidth() * 2L + hidden * config.keyValueWidth() * 2L;
-        long mlp = 3L * hidden * config.intermediateSize();
+        long dense = 3L * hidden * config.intermediateSize();
+        MoeConfig moe = config.json().has("num_experts") ? MoeConfig.parse(config, "config.json") : null;
+        long stored = 0;
+        long active = 0;
+        for (int layer = 0; layer < config.numLayers(); layer++) {
+            if (moe != null && moe.isSparse(layer)) {
+                // A token reads the router, its top-k experts and the shared expert, if any; not the others.
+                long expert = 3L * hidden * moe.expertIntermediate();
+                long always = (long) moe.experts() * hidden + 3L * hidden * moe.sharedExpertIntermediate()
+                        + (moe.hasSharedExpert() ? hidden : 0);
+                stored += attention + moe.experts() * expert + always;
+                active += attention + moe.expertsPerToken() * expert + always;
+            } else {
+                stored += attention + dense;
+                active += attention + dense;
+            }
+        }
         long embedding = (long) config.vocabSize() * hidden;
         long norms = 2L * hidden * config.numLayers() + hidden;
-        long linear = config.numLayers() * (attention + mlp) + embedding;
-        long allParameters = linear + norms + (config.tieWordEmbeddings() ? 0 : embedding);
+        long allParameters = stored + embedding + norms + (config.tieWordEmbeddings() ? 0 : embedding);
         double bytesPerParameter = (double) weightBytes / allParameters;
-        long unreadEmbedding = config.tieWordEmbeddings() ? 0 : Math.round(embedding * bytesPerParameter);
-        return new ModelCost(linear, weightBytes - unreadEmbedding, config.numLayers(), config.queryWidth(),
+        long unread = Math.round((stored - active + (config.tieWordEmbeddings() ? 0 : embedding))
+                * bytesPerParameter);
+        return new ModelCost(active + embedding, weightBytes - unread, config.numLayers(), config.queryWidth(),
                 config.keyValueWidth());
     }
 

@@ -43,6 +43,23 @@ class ModelCostTest {
     }
 
     @Test
+    void mixtureOfExpertsTokenReadsOnlyItsTopKExperts() throws Exception {
+        // Qwen3-30B-A3B: 30.5 B parameters stored, 3.3 B active per token.
+        String json = """
+                {"model_type": "qwen3_moe", "hidden_size": 2048, "intermediate_size": 6144, "num_hidden_layers": 48,
+                 "num_attention_heads": 32, "num_key_value_heads": 4, "head_dim": 128, "vocab_size": 151936,
+                 "num_experts": 128, "num_experts_per_tok": 8, "moe_intermediate_size": 768,
+                 "tie_word_embeddings": false}""";
+        ModelConfig config = ModelConfig.parse(new ObjectMapper().readTree(json), "test");
+        long stored = 30_532_122_624L;
+        ModelCost cost = ModelCost.of(config, 2 * stored);
+        // The published 3.3 B active parameters count the input embedding table too, which a token does not multiply.
+        assertThat(cost.linearParameters() + 151936L * 2048).isBetween(3_300_000_000L, 3_400_000_000L);
+        // Active weights, minus the untied embedding table (lm_head still counts), at 2 bytes each.
+        assertThat((double) cost.weightBytesRead()).isCloseTo(2.0 * cost.linearParameters(), within(2e6));
+    }
+
+    @Test
     void reportDividesEachRateByItsCeiling() throws Exception {
         ModelCost cost = ModelCost.of(llama32OneB(true), 2 * 1_235_814_400L);
         BenchReport.Machine machine = new BenchReport.Machine(2, 30e9, 50e9, 200e9, 400e9);
