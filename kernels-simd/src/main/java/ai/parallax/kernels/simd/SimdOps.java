@@ -35,6 +35,7 @@ public final class SimdOps implements Ops {
     private final Arena arena = Arena.ofShared();
     private final WorkerPool pool;
     private final MatmulTask matmulTask;
+    private final Bf16PairedMatmul bf16Matmul;
     /** Created on the first FP8 weight, so that backends serving unquantised models never load its kernels. */
     private Fp8MatmulKernels.Task fp8MatmulTask;
     private final AttentionTask attentionTask;
@@ -63,6 +64,7 @@ public final class SimdOps implements Ops {
         this.parallelThreshold = parallelThreshold;
         pool = new WorkerPool(threads, "parallax-simd");
         matmulTask = new MatmulTask(threads);
+        bf16Matmul = new Bf16PairedMatmul(arena, threads);
         attentionTask = new AttentionTask(threads);
         pagedAttentionTask = new PagedAttentionTask(threads);
     }
@@ -183,6 +185,13 @@ public final class SimdOps implements Ops {
         int parts = tokens * n * k < parallelThreshold ? 1 : (int) Math.min(blocks, pool.size());
         if (Fp8MatmulKernels.isFp8(w.dtype())) {
             matmulFp8(x, w, bias, out, parts);
+            return;
+        }
+        if (w.dtype() == DType.BF16 && Bf16PairedMatmul.accepts(k)) {
+            bf16Matmul.set(x.data(), w.data(), bias == null ? null : bias.data(), bias == null ? null : bias.dtype(),
+                    out.data(), (int) tokens, (int) n, (int) k);
+            pool.run(bf16Matmul, parts);
+            bf16Matmul.clear();
             return;
         }
         MatmulTask task = matmulTask;
