@@ -4,6 +4,7 @@ import ai.parallax.models.config.Fp8Quantization;
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.models.llama.LlamaModel;
 import ai.parallax.models.llama.LlamaVariant;
+import ai.parallax.models.quant.Q8Store;
 import ai.parallax.tensors.ops.Ops;
 import ai.parallax.tensors.safetensors.Checkpoint;
 
@@ -60,6 +61,16 @@ public final class ModelLoader {
      */
     public static CausalLanguageModel load(Path dir, ModelConfig config, Ops ops, LayerRange range, int maxPositions,
                                            LoadProgress progress) {
+        return load(dir, config, ops, range, maxPositions, progress, WeightQuantization.NONE);
+    }
+
+    /**
+     * As {@link #load(Path, ModelConfig, Ops, LayerRange, int, LoadProgress)}, holding the linear weights as
+     * {@code conversion} says. Weights converted to Q8 are saved beside the model ({@link Q8Store}) for the next
+     * load; when that is impossible (say, a read-only directory) a warning is logged and the model runs anyway.
+     */
+    public static CausalLanguageModel load(Path dir, ModelConfig config, Ops ops, LayerRange range, int maxPositions,
+                                           LoadProgress progress, WeightQuantization conversion) {
         requireDirectory(dir);
         Function<ModelConfig, LlamaVariant> variant = LLAMA_FAMILY.get(config.modelType());
         if (variant == null) {
@@ -68,9 +79,16 @@ public final class ModelLoader {
         }
         Fp8Quantization quantization = Fp8Quantization.parse(config, dir.resolve("config.json").toString());
         int positions = Math.min(maxPositions, config.maxPositionEmbeddings());
-        WeightLoader weights = new WeightLoader(Checkpoint.open(dir), quantization);
+        WeightLoader weights = new WeightLoader(Checkpoint.open(dir), quantization, conversion);
         try {
             CausalLanguageModel model = LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
+            try {
+                weights.saveQuantized();
+            } catch (java.io.IOException | RuntimeException e) {
+                System.getLogger(ModelLoader.class.getName()).log(System.Logger.Level.WARNING,
+                        "could not save the Q8 copy beside " + dir + " (it will be converted again next time): "
+                                + e.getMessage());
+            }
             if (progress != null) {
                 weights.prefetch(progress);
             }

@@ -36,6 +36,7 @@ public final class SimdOps implements Ops {
     private final WorkerPool pool;
     private final MatmulTask matmulTask;
     private final Bf16PairedMatmul bf16Matmul;
+    private final Q8Matmul q8Matmul;
     /** Created on the first FP8 weight, so that backends serving unquantised models never load its kernels. */
     private Fp8MatmulKernels.Task fp8MatmulTask;
     private final AttentionTask attentionTask;
@@ -65,6 +66,7 @@ public final class SimdOps implements Ops {
         pool = new WorkerPool(threads, "parallax-simd");
         matmulTask = new MatmulTask(threads);
         bf16Matmul = new Bf16PairedMatmul(arena, threads);
+        q8Matmul = new Q8Matmul(threads);
         attentionTask = new AttentionTask(threads);
         pagedAttentionTask = new PagedAttentionTask(threads);
     }
@@ -151,7 +153,7 @@ public final class SimdOps implements Ops {
         checkOpen();
         requireF32(x, "matmul input");
         requireF32(out, "matmul output");
-        if (!Fp8MatmulKernels.isFp8(w.dtype())) {
+        if (!Fp8MatmulKernels.isFp8(w.dtype()) && !Q8Matmul.accepts(w)) {
             requireFloatWeight(w, "matmul weight");
             if (w.blockScales() != null) {
                 throw new IllegalArgumentException("matmul: weight '" + w.name() + "' is " + w.dtype()
@@ -185,6 +187,13 @@ public final class SimdOps implements Ops {
         int parts = tokens * n * k < parallelThreshold ? 1 : (int) Math.min(blocks, pool.size());
         if (Fp8MatmulKernels.isFp8(w.dtype())) {
             matmulFp8(x, w, bias, out, parts);
+            return;
+        }
+        if (Q8Matmul.accepts(w)) {
+            q8Matmul.set(x.data(), w, bias == null ? null : bias.data(), bias == null ? null : bias.dtype(),
+                    out.data(), (int) tokens);
+            pool.run(q8Matmul, parts);
+            q8Matmul.clear();
             return;
         }
         if (w.dtype() == DType.BF16 && Bf16PairedMatmul.accepts(k)) {

@@ -69,7 +69,7 @@ public final class LlamaModel implements CausalLanguageModel {
         if (!layers.isLast()) {
             this.lmHead = null;
         } else if (config.tieWordEmbeddings()) {
-            this.lmHead = embed;
+            this.lmHead = weights.linear(embed, "lm_head.weight");
         } else {
             this.lmHead = weights.require("lm_head.weight", vocab, hidden);
         }

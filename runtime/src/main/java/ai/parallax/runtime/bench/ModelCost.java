@@ -54,6 +54,17 @@ public record ModelCost(long linearParameters, long weightBytesRead, int layers,
                 config.keyValueWidth());
     }
 
+    /**
+     * The cost model of {@code config} with its linear weights in Q8: one byte per weight plus a 4-byte scale per
+     * 32 ({@link ai.parallax.tensors.quant.Q8Weights}); norms and the embedding rows looked up are left out.
+     */
+    public static ModelCost ofQ8(ModelConfig config) {
+        ModelCost asStored = of(config, 1);
+        long bytes = Math.round(asStored.linearParameters() * (1 + 4.0 / 32));
+        return new ModelCost(asStored.linearParameters(), bytes, asStored.layers(), asStored.queryWidth(),
+                asStored.keyValueWidth());
+    }
+
     /** Bytes read to decode a token that attends to {@code context} positions (an F32 KV cache). */
     public double bytesPerToken(double context) {
         return weightBytesRead + 2.0 * layers * context * keyValueWidth * Float.BYTES;

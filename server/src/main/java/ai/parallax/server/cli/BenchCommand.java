@@ -6,6 +6,7 @@ import ai.parallax.kernels.simd.SimdOps;
 import ai.parallax.models.CausalLanguageModel;
 import ai.parallax.models.LayerRange;
 import ai.parallax.models.ModelLoader;
+import ai.parallax.models.WeightQuantization;
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.runtime.bench.BenchReport;
 import ai.parallax.runtime.bench.ModelBenchmark;
@@ -71,6 +72,10 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", paramLabel = "<n>", description = "Seed of the random prompt.")
     long seed;
 
+    @Option(names = "--quantize", paramLabel = "<type>", defaultValue = "none",
+            description = "Hold linear weights as q8 (int8 in blocks of 32) or none (default: ${DEFAULT-VALUE}).")
+    String quantize;
+
     @Option(names = "--json", description = "Print one JSON object with every figure instead of a table.")
     boolean json;
 
@@ -98,23 +103,27 @@ public final class BenchCommand implements Callable<Integer> {
                 HardwareProbe.fmaRate(threadCount).median());
 
         ModelConfig config = ModelConfig.read(dir);
+        WeightQuantization quantization = WeightQuantization.parse(quantize);
         int positions = Math.max(prompt, Math.max(decode + 1, batchSteps)) + 1;
         ModelBenchmark.Settings settings = new ModelBenchmark.Settings(prompt, decode, batchSizes, batchSteps, seed);
         try (SimdOps ops = new SimdOps(threadCount);
              TerminalProgressBar bar = TerminalProgressBar.forLoading(err, !json);
              CausalLanguageModel loaded = ModelLoader.load(dir, config, ops, LayerRange.all(config.numLayers()),
-                     positions, bar)) {
+                     positions, bar, quantization)) {
             bar.close();
             require(loaded.maxPositions() >= positions - 1, "the model's context (" + loaded.maxPositions()
                     + " positions) is shorter than the benchmark needs (" + (positions - 1) + ")");
             progress(err, "running prefill, decode and batched decode ...");
             ModelBenchmark.Measurements m = new ModelBenchmark(loaded, ops, seed).run(settings);
-            BenchReport report = BenchReport.of(machine, ModelCost.of(config, loaded.weightBytes()), settings, m);
+            ModelCost cost = quantization == WeightQuantization.Q8 ? ModelCost.ofQ8(config)
+                    : ModelCost.of(config, loaded.weightBytes());
+            BenchReport report = BenchReport.of(machine, cost, settings, m);
             if (json) {
                 ObjectNode root = JSON.valueToTree(report);
                 root.put("model", dir.toAbsolutePath().toString());
                 root.put("modelType", config.modelType());
                 root.put("backend", ops.name());
+                root.put("quantization", quantization.toString());
                 out.println(JSON.writeValueAsString(root));
             } else {
                 printTable(out, dir, config, loaded, report);

@@ -2,6 +2,7 @@ package ai.parallax.server.cli;
 
 import ai.parallax.kernels.simd.CpuTopology;
 import ai.parallax.kernels.simd.SimdOps;
+import ai.parallax.models.WeightQuantization;
 import ai.parallax.runtime.GenerationRequest;
 import ai.parallax.runtime.GenerationResult;
 import ai.parallax.runtime.Generator;
@@ -110,6 +111,11 @@ public final class GenerateCommand implements Callable<Integer> {
             description = "CPU threads for the kernels (default: physical cores).")
     Integer threads;
 
+    @Option(names = "--quantize", paramLabel = "<type>", defaultValue = "none",
+            description = "Hold linear weights as q8 (int8 in blocks of 32, converted at load and saved beside the "
+                    + "model for the next start) or none (default: ${DEFAULT-VALUE}).")
+    String quantize;
+
     @Option(names = "--ignore-eos",
             description = "Keep generating past the end-of-sequence token, up to --max-tokens.")
     boolean ignoreEos;
@@ -125,7 +131,8 @@ public final class GenerateCommand implements Callable<Integer> {
         int contextNeeded = CONTEXT_SLACK + maxTokens;
         try (Ops ops = new SimdOps(threads == null ? CpuTopology.physicalCores() : threads);
              TerminalProgressBar bar = TerminalProgressBar.forLoading(err, !json);
-             LocalModel local = LocalModel.open(modelDirectory, ops, contextNeeded + promptLengthHint(), bar)) {
+             LocalModel local = LocalModel.open(modelDirectory, ops, contextNeeded + promptLengthHint(), bar,
+                     WeightQuantization.parse(quantize))) {
             bar.close();
             PromptText promptText = promptText(local);
             int[] ids = promptText.ids();

@@ -1,5 +1,6 @@
 package ai.parallax.server.cli;
 
+import ai.parallax.models.WeightQuantization;
 import ai.parallax.runtime.engine.EngineConfig;
 import ai.parallax.server.models.BundledModel;
 import ai.parallax.server.serve.LocalServer;
@@ -78,6 +79,11 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "<n>", description = "Compute threads. Default: physical cores.")
     Integer threads;
 
+    @Option(names = "--quantize", paramLabel = "<type>", defaultValue = "none",
+            description = "Hold linear weights as q8 (int8 in blocks of 32, converted at load and saved beside the "
+                    + "model for the next start) or none (default: ${DEFAULT-VALUE}).")
+    String quantize;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -89,7 +95,7 @@ public final class ServeCommand implements Callable<Integer> {
         Path dir = model != null ? InputPaths.modelDirectory(model) : BundledModel.inUserCache().extract();
         LocalServer server = LocalServer.start(new LocalServer.Options(dir, host, port, kvCacheMemory,
                 check.blockSize(), maxPrefillChunk, maxRunning, maxQueue, apiKey, chatTemplate, threads, servedName,
-                maxContext), out);
+                maxContext, WeightQuantization.parse(quantize)), out);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             server.close();

@@ -1,6 +1,7 @@
 package ai.parallax.server.serve;
 
 import ai.parallax.kernels.simd.CpuTopology;
+import ai.parallax.models.WeightQuantization;
 import ai.parallax.kernels.simd.SimdOps;
 import ai.parallax.models.KvCache;
 import ai.parallax.models.config.ModelConfig;
@@ -31,7 +32,15 @@ public final class LocalServer implements AutoCloseable {
      */
     public record Options(Path model, String host, int port, String kvCacheMemory, int blockSize,
                           int maxPrefillChunk, int maxRunning, int maxQueue, String apiKey, Path chatTemplate,
-                          Integer threads, String servedName, int maxContext) {
+                          Integer threads, String servedName, int maxContext, WeightQuantization quantization) {
+
+        /** Options with the weights as stored. */
+        public Options(Path model, String host, int port, String kvCacheMemory, int blockSize, int maxPrefillChunk,
+                       int maxRunning, int maxQueue, String apiKey, Path chatTemplate, Integer threads,
+                       String servedName, int maxContext) {
+            this(model, host, port, kvCacheMemory, blockSize, maxPrefillChunk, maxRunning, maxQueue, apiKey,
+                    chatTemplate, threads, servedName, maxContext, WeightQuantization.NONE);
+        }
     }
 
     private final ApiServer api;
@@ -60,7 +69,7 @@ public final class LocalServer implements AutoCloseable {
         ops = new SimdOps(o.threads() == null ? CpuTopology.physicalCores() : o.threads());
         ModelConfig config = ModelConfig.read(o.model());
         int context = Math.min(o.maxContext(), config.maxPositionEmbeddings());
-        local = LocalModel.open(o.model(), ops, context, null);
+        local = LocalModel.open(o.model(), ops, context, null, o.quantization());
         long perBlock = KvCache.bytesPerBlock(config.numLayers(), o.blockSize(), config.keyValueWidth());
         long free = freeMemory();
         long bytes = KvCacheSizing.bytes(o.kvCacheMemory(), free);

@@ -27,6 +27,13 @@ class SynthBenchCommandTest {
         assertThat(generate.exitCode()).as(generate.err()).isZero();
         assertThat(new ObjectMapper().readTree(generate.out()).get("generated_ids")).hasSize(4);
 
+        // With --quantize q8 the linear weights are converted and the Q8 copy is saved beside the model.
+        ParallaxCliTest.Run q8 = run("generate", "-m", model.toString(), "-p", "Once", "--max-tokens", "4",
+                "--ignore-eos", "--json", "--threads", "1", "--quantize", "q8");
+        assertThat(q8.exitCode()).as(q8.err()).isZero();
+        assertThat(new ObjectMapper().readTree(q8.out()).get("generated_ids")).hasSize(4);
+        assertThat(model.resolve("parallax-q8").resolve("model.safetensors")).exists();
+
         ParallaxCliTest.Run bench = run("bench", "-m", model.toString(), "--json", "--threads", "2", "--prompt", "32",
                 "--decode", "8", "--batch", "2,4", "--batch-steps", "2", "--probe-mb", "64");
         assertThat(bench.exitCode()).as(bench.err()).isZero();
@@ -46,6 +53,13 @@ class SynthBenchCommandTest {
                     .isCloseTo(100 * rate / row.get("ceiling").asDouble(), within(1e-6));
         }
         assertThat(report.get("decodeAllocatedBytesPerToken").asDouble()).isNotNegative();
+    }
+
+    @Test
+    void unknownQuantizationIsNamed() {
+        ParallaxCliTest.Run run = run("generate", "-m", STORIES.toString(), "-p", "Once", "--quantize", "q4");
+        assertThat(run.exitCode()).isNotZero();
+        assertThat(run.err()).contains("q4").contains("q8");
     }
 
     @Test
