@@ -57,7 +57,7 @@ public final class HardwareProbe {
     /** Peak vector FMA throughput in floating-point operations per second (2 per lane per FMA). */
     public static Rate fmaRate(int threads) {
         long iterations = 5_000_000;
-        double[] times = timeParallel(threads, 3, t -> {
+        double[] times = timeParallel(threads, 6, t -> {
             long start = System.nanoTime();
             sink += fmaLoop(iterations, 1f + t * 1e-7f);
             return System.nanoTime() - start;

@@ -66,7 +66,7 @@ public final class SimdOps implements Ops {
         pool = new WorkerPool(threads, "parallax-simd");
         matmulTask = new MatmulTask(threads);
         bf16Matmul = new Bf16PairedMatmul(arena, threads);
-        q8Matmul = new Q8Matmul(threads);
+        q8Matmul = new Q8Matmul(arena, threads);
         attentionTask = new AttentionTask(threads);
         pagedAttentionTask = new PagedAttentionTask(threads);
     }

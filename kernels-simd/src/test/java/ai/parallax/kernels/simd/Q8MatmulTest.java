@@ -43,7 +43,7 @@ class Q8MatmulTest {
     static Stream<Arguments> cases() {
         List<Arguments> cases = new ArrayList<>();
         // k: one block, blocks with a partial last one, shorter than a block, many blocks; n not a multiple of 4.
-        int[][] shapes = {{4, 32}, {7, 100}, {5, 20}, {33, 256}, {9, 12320}};
+        int[][] shapes = {{4, 32}, {7, 100}, {5, 20}, {33, 256}, {9, 12320}, {6, 128}};
         for (int threads : new int[] {1, 2}) {
             for (int tokens : new int[] {1, 2, 5, 17}) {
                 for (int[] nk : shapes) {

@@ -77,9 +77,10 @@ public final class ModelBenchmark {
     }
 
     private void warmUp() {
-        prefill(Math.min(64, model.maxPositions() - 1));
-        decode(8, new long[1]);
-        batchedDecode(4, 2);
+        // Enough of each kind of step for C2 to compile the kernels each one uses before anything is timed.
+        prefill(Math.min(128, model.maxPositions() - 1));
+        decode(Math.min(32, model.maxPositions() - 1), new long[1]);
+        batchedDecode(4, 4);
     }
 
     /** One forward pass over a prompt of {@code tokens} random ids, from an empty cache. */

@@ -15,6 +15,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -96,11 +97,13 @@ public final class BenchCommand implements Callable<Integer> {
 
         progress(err, "measuring memory bandwidth and FMA rate ...");
         long probeBytes = (long) probeMb << 20;
+        // A ceiling is what the machine can do: the best of the repetitions, since other load only lowers it.
+        double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         BenchReport.Machine machine = new BenchReport.Machine(threadCount,
-                HardwareProbe.readBandwidth(1, probeBytes).median(),
-                HardwareProbe.readBandwidth(threadCount, probeBytes).median(),
-                HardwareProbe.fmaRate(1).median(),
-                HardwareProbe.fmaRate(threadCount).median());
+                HardwareProbe.readBandwidth(1, probeBytes).best(),
+                HardwareProbe.readBandwidth(threadCount, probeBytes).best(),
+                HardwareProbe.fmaRate(1).best(),
+                HardwareProbe.fmaRate(threadCount).best());
 
         ModelConfig config = ModelConfig.read(dir);
         WeightQuantization quantization = WeightQuantization.parse(quantize);
@@ -118,8 +121,11 @@ public final class BenchCommand implements Callable<Integer> {
             ModelCost cost = quantization == WeightQuantization.Q8 ? ModelCost.ofQ8(config)
                     : ModelCost.of(config, loaded.weightBytes());
             BenchReport report = BenchReport.of(machine, cost, settings, m);
+            double loadAfter = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
             if (json) {
                 ObjectNode root = JSON.valueToTree(report);
+                root.put("loadAverageBefore", loadBefore);
+                root.put("loadAverageAfter", loadAfter);
                 root.put("model", dir.toAbsolutePath().toString());
                 root.put("modelType", config.modelType());
                 root.put("backend", ops.name());
@@ -127,6 +133,9 @@ public final class BenchCommand implements Callable<Integer> {
                 out.println(JSON.writeValueAsString(root));
             } else {
                 printTable(out, dir, config, loaded, report);
+                out.printf(Locale.ROOT, "load average: %.2f before, %.2f after (%d processors): other work on the "
+                        + "machine lowers the measured rates, not the ceilings%n", loadBefore, loadAfter,
+                        Runtime.getRuntime().availableProcessors());
             }
         }
         return 0;
