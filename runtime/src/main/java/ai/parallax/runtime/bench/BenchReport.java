@@ -16,9 +16,13 @@ import java.util.List;
  */
 public record BenchReport(Machine machine, ModelCost cost, List<Row> rows, double decodeAllocatedBytesPerToken) {
 
-    /** The machine's measured ceilings, at one thread and at the thread count the model ran with. */
+    /**
+     * The machine's measured ceilings, at one thread and at the thread count the model ran with: medians of the
+     * probes' repetitions (a shared machine's best repetition can be a rare quiet moment). {@code bandwidthBest} and
+     * {@code fmaRateBest} are the best repetitions at the model's thread count, for reference.
+     */
     public record Machine(int threads, double bandwidthOneThread, double bandwidth, double fmaRateOneThread,
-                          double fmaRate) {
+                          double fmaRate, double bandwidthBest, double fmaRateBest) {
     }
 
     /**

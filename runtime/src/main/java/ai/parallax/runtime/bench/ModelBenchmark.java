@@ -20,6 +20,10 @@ import java.util.SplittableRandom;
 public final class ModelBenchmark {
     /** Positions per KV block for the batched runs: the engine's default. */
     private static final int BLOCK_SIZE = 16;
+    /** Most warm-up rounds of decode; a cold JIT on a busy machine may need many. */
+    private static final int WARM_UP_ROUNDS = 40;
+    /** Below this many heap bytes per decoded token, no step runs uncompiled vector code any more. */
+    private static final long COMPILED_BYTES_PER_TOKEN = 1024;
 
     /** What to measure. */
     public record Settings(int promptTokens, int decodeTokens, List<Integer> batchSizes, int batchedSteps, long seed) {
@@ -77,9 +81,18 @@ public final class ModelBenchmark {
     }
 
     private void warmUp() {
-        // Enough of each kind of step for C2 to compile the kernels each one uses before anything is timed.
+        // Each kind of step runs until C2 has compiled the kernels it uses. Vector code that still runs interpreted
+        // or in C1 boxes every vector on the heap, so allocation per token is the sign that compilation is done.
         prefill(Math.min(128, model.maxPositions() - 1));
-        decode(Math.min(32, model.maxPositions() - 1), new long[1]);
+        long[] allocated = new long[1];
+        int steps = Math.min(16, model.maxPositions() - 1);
+        for (int round = 0; round < WARM_UP_ROUNDS; round++) {
+            decode(steps, allocated);
+            if (allocated[0] / steps < COMPILED_BYTES_PER_TOKEN) {
+                break;
+            }
+        }
+        batchedDecode(4, 4);
         batchedDecode(4, 4);
     }
 

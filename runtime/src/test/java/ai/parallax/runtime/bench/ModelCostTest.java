@@ -62,7 +62,7 @@ class ModelCostTest {
     @Test
     void reportDividesEachRateByItsCeiling() throws Exception {
         ModelCost cost = ModelCost.of(llama32OneB(true), 2 * 1_235_814_400L);
-        BenchReport.Machine machine = new BenchReport.Machine(2, 30e9, 50e9, 200e9, 400e9);
+        BenchReport.Machine machine = new BenchReport.Machine(2, 30e9, 50e9, 200e9, 400e9, 60e9, 450e9);
         Settings settings = new Settings(512, 128, List.of(8), 16, 0);
         Measurements m = new Measurements(new Throughput(512, 10.0), new Throughput(128, 16.0),
                 List.of(new Batched(8, new Throughput(128, 4.0))), 0);

@@ -97,13 +97,12 @@ public final class BenchCommand implements Callable<Integer> {
 
         progress(err, "measuring memory bandwidth and FMA rate ...");
         long probeBytes = (long) probeMb << 20;
-        // A ceiling is what the machine can do: the best of the repetitions, since other load only lowers it.
         double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+        HardwareProbe.Rate bandwidth = HardwareProbe.readBandwidth(threadCount, probeBytes);
+        HardwareProbe.Rate fma = HardwareProbe.fmaRate(threadCount);
         BenchReport.Machine machine = new BenchReport.Machine(threadCount,
-                HardwareProbe.readBandwidth(1, probeBytes).best(),
-                HardwareProbe.readBandwidth(threadCount, probeBytes).best(),
-                HardwareProbe.fmaRate(1).best(),
-                HardwareProbe.fmaRate(threadCount).best());
+                HardwareProbe.readBandwidth(1, probeBytes).median(), bandwidth.median(),
+                HardwareProbe.fmaRate(1).median(), fma.median(), bandwidth.best(), fma.best());
 
         ModelConfig config = ModelConfig.read(dir);
         WeightQuantization quantization = WeightQuantization.parse(quantize);
@@ -153,9 +152,10 @@ public final class BenchCommand implements Callable<Integer> {
         BenchReport.Machine m = r.machine();
         out.printf(Locale.ROOT, "model: %s (%s, %.2f GB of weights, %.2f GB read per decoded token)%n", dir,
                 config.modelType(), model.weightBytes() / 1e9, r.cost().weightBytesRead() / 1e9);
-        out.printf(Locale.ROOT, "machine: %d thread(s); read bandwidth %.1f GB/s (1 thread %.1f); "
-                        + "FMA peak %.0f GFLOP/s (1 thread %.0f)%n", m.threads(), m.bandwidth() / 1e9,
-                m.bandwidthOneThread() / 1e9, m.fmaRate() / 1e9, m.fmaRateOneThread() / 1e9);
+        out.printf(Locale.ROOT, "machine: %d thread(s); read bandwidth %.1f GB/s (best %.1f; 1 thread %.1f); "
+                        + "FMA peak %.0f GFLOP/s (best %.0f; 1 thread %.0f)%n", m.threads(), m.bandwidth() / 1e9,
+                m.bandwidthBest() / 1e9, m.bandwidthOneThread() / 1e9, m.fmaRate() / 1e9, m.fmaRateBest() / 1e9,
+                m.fmaRateOneThread() / 1e9);
         out.printf(Locale.ROOT, "%-16s %8s %12s %16s %16s %8s%n", "run", "tokens", "tokens/s", "memory ceiling",
                 "compute ceiling", "% ceil");
         for (BenchReport.Row row : r.rows()) {
