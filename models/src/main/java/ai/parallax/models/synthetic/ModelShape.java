@@ -59,7 +59,8 @@ public record ModelShape(String name, String modelType, String tokenizerName, in
     public static ModelShape named(String name) {
         ModelShape shape = SHAPES.get(name);
         if (shape == null) {
-            throw new ModelException("unknown model shape \"" + name + "\" (known: " + String.join(", ", names()) + ")");
+            throw new ModelException("unknown model shape \"" + name + "\" (known: " + String.join(", ", names())
+                    + ")");
         }
         return shape;
     }
