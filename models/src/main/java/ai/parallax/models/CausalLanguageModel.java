@@ -27,6 +27,16 @@ public interface CausalLanguageModel extends AutoCloseable {
     /** A paged KV cache of {@code blockCount} blocks of {@code blockSize} positions, for this stage's layers. */
     KvCache newPagedKvCache(int blockCount, int blockSize);
 
+    /**
+     * A paged KV cache as {@link #newPagedKvCache(int, int)}, for at most {@code maxSequences} sequences at once. A
+     * model whose layers keep a fixed-size state per sequence (linear attention) keeps it in that many slots, and
+     * each sequence of a batch must name its slot ({@link BatchLayout#add(int, int, int[], int)}); other models
+     * ignore {@code maxSequences}.
+     */
+    default KvCache newPagedKvCache(int blockCount, int blockSize, int maxSequences) {
+        return newPagedKvCache(blockCount, blockSize);
+    }
+
     /** The most positions this stage's rotary tables cover. */
     int maxPositions();
 

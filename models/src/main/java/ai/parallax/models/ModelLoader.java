@@ -2,11 +2,16 @@ package ai.parallax.models;
 
 import ai.parallax.models.config.Fp8Quantization;
 import ai.parallax.models.config.ModelConfig;
+import ai.parallax.models.deepseek.DeepSeekModel;
+import ai.parallax.models.gptoss.GptOssModel;
 import ai.parallax.models.llama.LlamaModel;
 import ai.parallax.models.llama.LlamaVariant;
 import ai.parallax.models.quant.Q8Store;
+import ai.parallax.tensors.DType;
+import ai.parallax.models.qwen3next.Qwen3NextModel;
 import ai.parallax.tensors.ops.Ops;
 import ai.parallax.tensors.safetensors.Checkpoint;
+import ai.parallax.tensors.safetensors.TensorInfo;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,7 +29,22 @@ public final class ModelLoader {
     /** model_type → the variant of the Llama forward pass it uses. */
     private static final Map<String, Function<ModelConfig, LlamaVariant>> LLAMA_FAMILY = new LinkedHashMap<>();
 
+    /**
+     * model_type → an architecture with a forward pass of its own, which reads its quantization_config itself. Each
+     * builder gets the config, a loader over the checkpoint, the layer range, the backend, the positions the rotary
+     * tables must cover, and the config file's path for error messages.
+     */
+    private static final Map<String, Architecture> ARCHITECTURES = new LinkedHashMap<>();
+
+    /** Builds one stage of an architecture outside the Llama family. */
+    @FunctionalInterface
+    private interface Architecture {
+        CausalLanguageModel load(ModelConfig config, WeightLoader weights, LayerRange range, Ops ops, int positions,
+                                 String source);
+    }
+
     static {
+        ARCHITECTURES.put("gpt_oss", GptOssModel::load);
         LLAMA_FAMILY.put("llama", LlamaVariant::llama);
         LLAMA_FAMILY.put("qwen2", LlamaVariant::qwen2);
         LLAMA_FAMILY.put("qwen3", LlamaVariant::qwen3);
@@ -32,12 +52,23 @@ public final class ModelLoader {
         LLAMA_FAMILY.put("qwen3_moe", LlamaVariant::qwen3Moe);
     }
 
+    /** Architectures whose quantization_config is not block FP8 (gpt-oss: MXFP4 experts) and is read by the model. */
+    private static final Set<String> OWN_QUANTIZATION = Set.of("gpt_oss");
+
+    static {
+        ARCHITECTURES.put("deepseek_v3", (c, w, r, o, p, source) -> DeepSeekModel.load(c, w, r, o, p));
+        ARCHITECTURES.put("kimi_k2", (c, w, r, o, p, source) -> DeepSeekModel.load(c, w, r, o, p));
+        ARCHITECTURES.put("qwen3_next", (c, w, r, o, p, source) -> Qwen3NextModel.load(c, w, r, o, p));
+    }
+
     private ModelLoader() {
     }
 
     /** The model_type values this build can run. */
     public static Set<String> supportedModelTypes() {
-        return Collections.unmodifiableSet(LLAMA_FAMILY.keySet());
+        Set<String> all = new java.util.LinkedHashSet<>(LLAMA_FAMILY.keySet());
+        all.addAll(ARCHITECTURES.keySet());
+        return Collections.unmodifiableSet(all);
     }
 
     /** Loads every layer. */
@@ -73,15 +104,20 @@ public final class ModelLoader {
                                            LoadProgress progress, WeightQuantization conversion) {
         requireDirectory(dir);
         Function<ModelConfig, LlamaVariant> variant = LLAMA_FAMILY.get(config.modelType());
-        if (variant == null) {
+        Architecture architecture = ARCHITECTURES.get(config.modelType());
+        if (variant == null && architecture == null) {
             throw new ModelException(dir.resolve("config.json") + ": model_type \"" + config.modelType()
-                    + "\" is not supported (supported: " + String.join(", ", LLAMA_FAMILY.keySet()) + ")");
+                    + "\" is not supported (supported: " + String.join(", ", supportedModelTypes()) + ")");
         }
-        Fp8Quantization quantization = Fp8Quantization.parse(config, dir.resolve("config.json").toString());
+        String source = dir.resolve("config.json").toString();
         int positions = Math.min(maxPositions, config.maxPositionEmbeddings());
-        WeightLoader weights = new WeightLoader(Checkpoint.open(dir), quantization, conversion);
+        WeightLoader weights = OWN_QUANTIZATION.contains(config.modelType())
+                ? new WeightLoader(Checkpoint.open(dir))
+                : new WeightLoader(Checkpoint.open(dir), Fp8Quantization.parse(config, source), conversion);
         try {
-            CausalLanguageModel model = LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
+            CausalLanguageModel model = architecture != null
+                    ? architecture.load(config, weights, range, ops, positions, source)
+                    : LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
             try {
                 weights.saveQuantized();
             } catch (java.io.IOException | RuntimeException e) {
@@ -102,7 +138,8 @@ public final class ModelLoader {
     /**
      * The weight memory each decoder layer needs, from the checkpoint's headers alone (nothing is mapped): every
      * tensor named {@code model.layers.N.*}, so every expert of an MoE layer and every FP8 scale counts, whichever
-     * experts a step ends up routing to. This is what placing a layer range on a machine must budget for.
+     * experts a step ends up routing to. This is what placing a layer range on a machine must budget for. DeepSeek
+     * layers also count the absorbed attention matrices they build at load time.
      */
     public static long[] layerWeightBytes(Path dir) {
         ModelConfig config = ModelConfig.read(requireDirectory(dir));
@@ -118,8 +155,28 @@ public final class ModelLoader {
                     bytes[layer] += checkpoint.info(name).orElseThrow().byteSize();
                 }
             }
+            if (DeepSeekModel.MODEL_TYPES.contains(config.modelType())) {
+                DType kvUp = checkpoint.info("model.layers.0.self_attn.kv_b_proj.weight").map(TensorInfo::dtype)
+                        .orElse(DType.F32);
+                long extra = DeepSeekModel.extraBytesPerLayer(config, kvUp);
+                for (int layer = 0; layer < bytes.length; layer++) {
+                    bytes[layer] += extra;
+                }
+            }
             return bytes;
         }
+    }
+
+    /**
+     * Bytes of one KV block of {@code blockSize} positions over {@code layerCount} layers, as the architecture's
+     * cache really holds it: keys and values per KV head for the Llama family, the compressed latent for DeepSeek.
+     * What sizing a paged pool divides its memory by.
+     */
+    public static long kvCacheBytesPerBlock(ModelConfig config, int layerCount, int blockSize) {
+        if (DeepSeekModel.MODEL_TYPES.contains(config.modelType())) {
+            return layerCount * blockSize * DeepSeekModel.kvBytesPerPositionAndLayer(config);
+        }
+        return KvCache.bytesPerBlock(layerCount, blockSize, config.keyValueWidth());
     }
 
     private static Path requireDirectory(Path dir) {

@@ -15,15 +15,22 @@ import ai.parallax.tensors.ops.Ops;
 public record RotaryTables(Tensor cos, Tensor sin, int maxPositions) {
 
     public static RotaryTables build(Ops ops, int rotaryDim, double theta, RopeScaling scaling, int maxPositions) {
-        double[] inverseFrequencies = inverseFrequencies(rotaryDim, theta, scaling);
-        int half = rotaryDim / 2;
+        return build(ops, inverseFrequencies(rotaryDim, theta, scaling), 1.0, maxPositions);
+    }
+
+    /**
+     * Tables for a frequency schedule computed elsewhere (YaRN: {@code models.gptoss.YarnRope}), with cos and sin
+     * multiplied by {@code attentionFactor}, as transformers' rotary embeddings apply {@code attention_scaling}.
+     */
+    public static RotaryTables build(Ops ops, double[] inverseFrequencies, double attentionFactor, int maxPositions) {
+        int half = inverseFrequencies.length;
         float[] cos = new float[maxPositions * half];
         float[] sin = new float[maxPositions * half];
         for (int p = 0; p < maxPositions; p++) {
             for (int i = 0; i < half; i++) {
                 double angle = p * inverseFrequencies[i];
-                cos[p * half + i] = (float) Math.cos(angle);
-                sin[p * half + i] = (float) Math.sin(angle);
+                cos[p * half + i] = (float) (Math.cos(angle) * attentionFactor);
+                sin[p * half + i] = (float) (Math.sin(angle) * attentionFactor);
             }
         }
         Tensor cosTable = ops.allocate("rope.cos", maxPositions, half);

@@ -176,6 +176,27 @@ public final class WeightLoader implements AutoCloseable {
         return scales;
     }
 
+    /**
+     * A required U8 tensor of exactly this shape: the packed codes or the scales of a weight in a byte-level format
+     * such as MXFP4, which the caller interprets.
+     */
+    public Tensor requireBytes(String name, long... shape) {
+        if (!checkpoint.contains(name)) {
+            throw new ModelException(checkpoint.directory() + ": missing tensor '" + name + "' (expected U8 "
+                    + Arrays.toString(shape) + ")");
+        }
+        Tensor t = checkpoint.tensor(name);
+        if (t.dtype() != DType.U8 || !Arrays.equals(t.shape(), shape)) {
+            throw new ModelException(checkpoint.directory() + ": tensor '" + name + "' is " + t.dtype() + " "
+                    + Arrays.toString(t.shape()) + " but the config implies U8 " + Arrays.toString(shape));
+        }
+        if (handedOut.stream().noneMatch(h -> h.name().equals(name))) {
+            bytesLoaded += t.byteSize();
+            handedOut.add(t);
+        }
+        return t;
+    }
+
     /** The tensor when {@code present}, else null; a present flag with a missing tensor is an error. */
     public Tensor requireIf(boolean present, String name, long... shape) {
         return present ? require(name, shape) : null;

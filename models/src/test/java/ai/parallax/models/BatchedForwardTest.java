@@ -31,7 +31,8 @@ class BatchedForwardTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"stories260K", "tiny-random-qwen3"})
+    @ValueSource(strings = {"stories260K", "tiny-random-qwen3", "tiny-random-deepseek-v3",
+            "tiny-random-deepseek-v3-fp8", "tiny-random-gpt-oss"})
     void batchedStepGivesEachSequenceItsOwnLogits(String name) {
         Path dir = ReferenceCase.models().resolve(name);
         int[] a = {1, 403, 407, 261, 300, 350, 280, 290};

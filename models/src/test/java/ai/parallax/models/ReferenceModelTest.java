@@ -33,7 +33,9 @@ class ReferenceModelTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"stories260K", "stories260K-bf16", "stories260K-f16", "tiny-random-qwen2",
-            "tiny-random-qwen3", "tiny-random-qwen3-fp8", "tiny-random-qwen3-moe"})
+            "tiny-random-qwen3", "tiny-random-qwen3-fp8", "tiny-random-qwen3-moe",
+            "tiny-random-deepseek-v3", "tiny-random-deepseek-v3-fp8", "tiny-random-gpt-oss",
+            "tiny-random-qwen3-next"})
     void logitsAndArgmaxMatchReferenceAtEveryPosition(String name) {
         Path dir = ReferenceCase.models().resolve(name);
         try (CausalLanguageModel model = ModelLoader.load(dir, ops, 512)) {
@@ -76,7 +78,9 @@ class ReferenceModelTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"stories260K", "stories260K-bf16", "stories260K-f16", "tiny-random-qwen2",
-            "tiny-random-qwen3", "tiny-random-qwen3-fp8", "tiny-random-qwen3-moe"})
+            "tiny-random-qwen3", "tiny-random-qwen3-fp8", "tiny-random-qwen3-moe",
+            "tiny-random-deepseek-v3", "tiny-random-deepseek-v3-fp8", "tiny-random-gpt-oss",
+            "tiny-random-qwen3-next"})
     void greedyContinuationMatchesReference(String name) {
         Path dir = ReferenceCase.models().resolve(name);
         try (CausalLanguageModel model = ModelLoader.load(dir, ops, 512)) {

@@ -13,6 +13,8 @@ public enum DType {
     F8_E4M3("F8_E4M3", 1, true),
     F8_E5M2("F8_E5M2", 1, true),
     I8("I8", 1, false),
+    /** Raw bytes: the packed E2M1 pairs and E8M0 scales of MXFP4 weights ({@link Mxfp4}). */
+    U8("U8", 1, false),
     I32("I32", 4, false),
     I64("I64", 8, false),
     BOOL("BOOL", 1, false);

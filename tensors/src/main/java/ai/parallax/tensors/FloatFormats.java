@@ -96,7 +96,7 @@ public final class FloatFormats {
             case BF16 -> bf16ToFloat(data.get(I16_LE, index * 2));
             case F8_E4M3 -> f8e4m3ToFloat(data.get(ValueLayout.JAVA_BYTE, index));
             case F8_E5M2 -> f8e5m2ToFloat(data.get(ValueLayout.JAVA_BYTE, index));
-            case I8, I32, I64, BOOL -> throw new IllegalArgumentException("tensor '" + tensor.name() + "' holds "
+            case I8, U8, I32, I64, BOOL -> throw new IllegalArgumentException("tensor '" + tensor.name() + "' holds "
                     + tensor.dtype() + ", not a floating-point type");
         };
     }

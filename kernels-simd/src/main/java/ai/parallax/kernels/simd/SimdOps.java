@@ -6,6 +6,7 @@ import static ai.parallax.kernels.simd.VectorLoads.L;
 import static ai.parallax.kernels.simd.VectorLoads.LE;
 
 import ai.parallax.tensors.DType;
+import ai.parallax.tensors.Mxfp4;
 import ai.parallax.tensors.Tensor;
 import ai.parallax.tensors.ops.BatchLayout;
 import ai.parallax.tensors.ops.Ops;
@@ -37,10 +38,14 @@ public final class SimdOps implements Ops {
     private final MatmulTask matmulTask;
     private final Bf16PairedMatmul bf16Matmul;
     private final Q8Matmul q8Matmul;
+    private GroupedMatmulTask groupedMatmulTask;
     /** Created on the first FP8 weight, so that backends serving unquantised models never load its kernels. */
     private Fp8MatmulKernels.Task fp8MatmulTask;
     private final AttentionTask attentionTask;
     private final PagedAttentionTask pagedAttentionTask;
+    private final SinkAttentionTask sinkAttentionTask;
+    /** Created on the first MXFP4 weight, like the FP8 task. */
+    private Mxfp4MatmulKernels.Task mxfp4MatmulTask;
     private final RmsNormTask rmsNormTask = new RmsNormTask();
     private final RopeTask ropeTask = new RopeTask();
     private final SoftmaxTask softmaxTask = new SoftmaxTask();
@@ -69,6 +74,7 @@ public final class SimdOps implements Ops {
         q8Matmul = new Q8Matmul(arena, threads);
         attentionTask = new AttentionTask(threads);
         pagedAttentionTask = new PagedAttentionTask(threads);
+        sinkAttentionTask = new SinkAttentionTask(threads);
     }
 
     @Override
@@ -208,6 +214,42 @@ public final class SimdOps implements Ops {
                 bias == null ? null : bias.dtype(), out.data(), (int) tokens, (int) n, (int) k);
         pool.run(task, parts);
         task.clear();
+    }
+
+    /** The groups split over the threads, each group a single-threaded product (they are small, and many). */
+    @Override
+    public synchronized void matmuls(Tensor[] x, Tensor[] w, Tensor[] out) {
+        checkOpen();
+        if (x.length != w.length || out.length != w.length) {
+            throw new IllegalArgumentException("matmuls: " + x.length + " inputs, " + w.length + " weights and "
+                    + out.length + " outputs");
+        }
+        long work = 0;
+        for (int g = 0; g < w.length; g++) {
+            requireF32(x[g], "matmuls input");
+            requireF32(out[g], "matmuls output");
+            if (!Fp8MatmulKernels.isFp8(w[g].dtype())) {
+                requireFloatWeight(w[g], "matmuls weight");
+                if (w[g].blockScales() != null) {
+                    throw new IllegalArgumentException("matmuls: weight '" + w[g].name() + "' is " + w[g].dtype()
+                            + " with block scales; the CPU backend applies block scales to FP8 weights only");
+                }
+            }
+            if (x[g].rowLength() != w[g].rowLength() || out[g].rowLength() != w[g].rowCount()
+                    || out[g].rowCount() != x[g].rowCount()) {
+                throw new IllegalArgumentException("matmuls: group " + g + ": input " + shape(x[g]) + ", weight "
+                        + shape(w[g]) + " and output " + shape(out[g]) + " do not make out = x · wᵀ");
+            }
+            requireDistinct(x[g], out[g], "matmuls");
+            work += x[g].rowCount() * w[g].rowCount() * w[g].rowLength();
+        }
+        if (groupedMatmulTask == null) {
+            groupedMatmulTask = new GroupedMatmulTask(pool.size());
+        }
+        int parts = work < parallelThreshold ? 1 : Math.min(w.length, pool.size());
+        groupedMatmulTask.set(x, w, out);
+        pool.run(groupedMatmulTask, parts);
+        groupedMatmulTask.clear();
     }
 
     private void matmulFp8(Tensor x, Tensor w, Tensor bias, Tensor out, int parts) {
@@ -354,6 +396,114 @@ public final class SimdOps implements Ops {
                 scale);
         pool.run(pagedAttentionTask, work * heads * headDim < parallelThreshold ? 1 : (int) Math.min(units, pool.size()));
         pagedAttentionTask.clear();
+    }
+
+    @Override
+    public synchronized void pagedAttentionWithSinks(Tensor q, Tensor keyPool, Tensor valuePool, BatchLayout batch,
+                                                     int heads, int kvHeads, int headDim, float scale, int window,
+                                                     Tensor sinks, Tensor out) {
+        checkOpen();
+        requireF32(q, "sink attention query");
+        requireF32(keyPool, "sink attention key pool");
+        requireF32(valuePool, "sink attention value pool");
+        requireF32(out, "sink attention output");
+        if (heads <= 0 || kvHeads <= 0 || headDim <= 0 || heads % kvHeads != 0) {
+            throw new IllegalArgumentException("sink attention: " + heads + " query heads cannot be grouped over "
+                    + kvHeads + " key/value heads of dimension " + headDim);
+        }
+        if (window < 0) {
+            throw new IllegalArgumentException("sink attention: window " + window + " is negative");
+        }
+        if (sinks != null) {
+            requireFloatWeight(sinks, "attention sinks");
+            if (sinks.elementCount() != heads) {
+                throw new IllegalArgumentException("sink attention: sinks '" + sinks.name() + "' " + shape(sinks)
+                        + " should hold one logit for each of " + heads + " heads");
+            }
+        }
+        long width = (long) heads * headDim;
+        long kvWidth = (long) kvHeads * headDim;
+        if (q.elementCount() != batch.tokenCount() * width) {
+            throw new IllegalArgumentException("sink attention: query '" + q.name() + "' " + shape(q) + " should be ["
+                    + batch.tokenCount() + ", " + width + "] for a batch of " + batch.tokenCount() + " tokens");
+        }
+        requireSameCount(q, out, "sink attention");
+        requireDistinct(q, out, "sink attention");
+        checkPool(keyPool, kvWidth, batch.blockSize());
+        checkPool(valuePool, kvWidth, batch.blockSize());
+        long blocks = keyPool.rowCount() / batch.blockSize();
+        long work = 0;
+        for (int s = 0; s < batch.sequenceCount(); s++) {
+            int[] table = batch.blockTable(s);
+            int end = batch.startPosition(s) + batch.tokenCount(s);
+            int firstRead = window > 0 ? Math.max(0, batch.startPosition(s) - window + 1) : 0;
+            for (int b = firstRead / batch.blockSize(); b < (end + batch.blockSize() - 1) / batch.blockSize(); b++) {
+                if (table[b] < 0 || table[b] >= blocks) {
+                    throw new IndexOutOfBoundsException("sink attention: sequence " + s + " names block " + table[b]
+                            + " of a pool of " + blocks + " blocks");
+                }
+            }
+            work += (long) batch.tokenCount(s) * (window > 0 ? Math.min(window, end) : end);
+        }
+        long units = (long) batch.tokenCount() * heads;
+        sinkAttentionTask.set(q.data(), keyPool.data(), valuePool.data(), sinks == null ? null : sinks.data(),
+                sinks == null ? null : sinks.dtype(), out.data(), batch, heads, kvHeads, headDim, scale, window);
+        pool.run(sinkAttentionTask, work * heads * headDim < parallelThreshold ? 1
+                : (int) Math.min(units, pool.size()));
+        sinkAttentionTask.clear();
+    }
+
+    @Override
+    public synchronized void matmulMxfp4(Tensor x, Tensor blocks, Tensor scales, Tensor bias, Tensor out) {
+        checkOpen();
+        requireF32(x, "MXFP4 matmul input");
+        requireF32(out, "MXFP4 matmul output");
+        long k = Mxfp4.columns(blocks, scales, "MXFP4 matmul");
+        long n = blocks.rowCount();
+        if (x.rowLength() != k) {
+            throw new IllegalArgumentException("MXFP4 matmul: input '" + x.name() + "' " + shape(x) + " has rows of "
+                    + x.rowLength() + " but weight '" + blocks.name() + "' has " + k + " columns");
+        }
+        long tokens = x.rowCount();
+        if (out.rowLength() != n || out.rowCount() != tokens) {
+            throw new IllegalArgumentException("MXFP4 matmul: output '" + out.name() + "' " + shape(out)
+                    + " should be [" + tokens + ", " + n + "]");
+        }
+        if (bias != null) {
+            requireFloatWeight(bias, "MXFP4 matmul bias");
+            if (bias.elementCount() != n) {
+                throw new IllegalArgumentException("MXFP4 matmul: bias '" + bias.name() + "' has "
+                        + bias.elementCount() + " elements but weight '" + blocks.name() + "' has " + n + " rows");
+            }
+        }
+        requireDistinct(x, out, "MXFP4 matmul");
+        if (n > Integer.MAX_VALUE || tokens * k > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("MXFP4 matmul: dimensions of " + shape(x) + " x [" + n + ", " + k
+                    + "] exceed the int range");
+        }
+        if (mxfp4MatmulTask == null) {
+            mxfp4MatmulTask = new Mxfp4MatmulKernels.Task(pool.size());
+        }
+        Mxfp4MatmulKernels.Task task = mxfp4MatmulTask;
+        task.set(x.data(), blocks.data(), scales.data(), bias == null ? null : bias.data(),
+                bias == null ? null : bias.dtype(), out.data(), (int) tokens, (int) n, (int) k);
+        pool.run(task, tokens * n * k < parallelThreshold ? 1 : (int) Math.min(n, pool.size()));
+        task.clear();
+    }
+
+    @Override
+    public synchronized void clampedSwiGlu(Tensor gateUp, float limit, float alpha, Tensor out) {
+        checkOpen();
+        requireF32(gateUp, "clamped SwiGLU input");
+        requireF32(out, "clamped SwiGLU output");
+        if (gateUp.rowLength() % 2 != 0 || gateUp.rowLength() != 2 * out.rowLength()
+                || gateUp.rowCount() != out.rowCount()) {
+            throw new IllegalArgumentException("clamped SwiGLU: input '" + gateUp.name() + "' " + shape(gateUp)
+                    + " of interleaved gate/up columns should be twice as wide as output '" + out.name() + "' "
+                    + shape(out));
+        }
+        requireDistinct(gateUp, out, "clamped SwiGLU");
+        ClampedSwiGluKernel.apply(gateUp.data(), out.data(), out.rowCount(), out.rowLength(), limit, alpha);
     }
 
     @Override
@@ -575,7 +725,7 @@ public final class SimdOps implements Ops {
     }
 
     /** {@code out = x · Wᵀ (+ bias)}, split over blocks of four weight rows. */
-    private static final class MatmulTask implements WorkerPool.ParallelTask {
+    static final class MatmulTask implements WorkerPool.ParallelTask {
         private final float[][] sums;
         private MemorySegment x;
         private MemorySegment w;

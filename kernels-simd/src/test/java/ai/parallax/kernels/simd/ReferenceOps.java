@@ -214,6 +214,83 @@ final class ReferenceOps implements Ops {
         }
     }
 
+    /** The window and sink version: the visible keys are [p − window + 1, p], and the sink joins the softmax. */
+    @Override
+    public void pagedAttentionWithSinks(Tensor q, Tensor keyPool, Tensor valuePool, BatchLayout batch, int heads,
+                                        int kvHeads, int headDim, float scale, int window, Tensor sinks, Tensor out) {
+        long kvWidth = (long) kvHeads * headDim;
+        int blockSize = batch.blockSize();
+        for (int t = 0; t < batch.tokenCount(); t++) {
+            int[] table = batch.blockTable(batch.sequenceOf(t));
+            int position = batch.position(t);
+            int first = window == 0 ? 0 : Math.max(0, position - window + 1);
+            for (int h = 0; h < heads; h++) {
+                int kvHead = h / (heads / kvHeads);
+                long qBase = ((long) t * heads + h) * headDim;
+                double[] scores = new double[position + 1];
+                double sink = sinks == null ? Double.NEGATIVE_INFINITY : get(sinks, h);
+                double max = sink;
+                for (int p = first; p <= position; p++) {
+                    long row = (long) table[p / blockSize] * blockSize + p % blockSize;
+                    double s = 0;
+                    for (int d = 0; d < headDim; d++) {
+                        s += (double) get(q, qBase + d) * get(keyPool, row * kvWidth + (long) kvHead * headDim + d);
+                    }
+                    scores[p] = s * scale;
+                    max = Math.max(max, scores[p]);
+                }
+                double sum = Math.exp(sink - max);
+                for (int p = first; p <= position; p++) {
+                    scores[p] = Math.exp(scores[p] - max);
+                    sum += scores[p];
+                }
+                for (int d = 0; d < headDim; d++) {
+                    double o = 0;
+                    for (int p = first; p <= position; p++) {
+                        long row = (long) table[p / blockSize] * blockSize + p % blockSize;
+                        o += scores[p] / sum * get(valuePool, row * kvWidth + (long) kvHead * headDim + d);
+                    }
+                    set(out, qBase + d, o);
+                }
+            }
+        }
+    }
+
+    /** E2M1 magnitudes by code & 7, as the OCP MX specification's table 5 lists them. */
+    private static final double[] E2M1_MAGNITUDES = {0, 0.5, 1, 1.5, 2, 3, 4, 6};
+
+    /** MXFP4 read element by element: code = nibble, value = ±table · 2^(scale − 127). */
+    @Override
+    public void matmulMxfp4(Tensor x, Tensor blocks, Tensor scales, Tensor bias, Tensor out) {
+        long n = blocks.rowCount();
+        long k = 2 * blocks.rowLength();
+        for (long t = 0; t < x.rowCount(); t++) {
+            for (long r = 0; r < n; r++) {
+                double sum = 0;
+                for (long c = 0; c < k; c++) {
+                    int packed = blocks.data().get(ValueLayout.JAVA_BYTE, r * (k / 2) + c / 2) & 0xFF;
+                    int code = c % 2 == 0 ? packed & 0xF : packed >> 4;
+                    double value = (code >= 8 ? -1 : 1) * E2M1_MAGNITUDES[code & 7];
+                    int scale = scales.data().get(ValueLayout.JAVA_BYTE, r * (k / 32) + c / 32) & 0xFF;
+                    sum += get(x, t * k + c) * value * Math.pow(2, scale - 127);
+                }
+                set(out, t * n + r, sum + (bias == null ? 0 : get(bias, r)));
+            }
+        }
+    }
+
+    @Override
+    public void clampedSwiGlu(Tensor gateUp, float limit, float alpha, Tensor out) {
+        long width = out.rowLength();
+        for (long r = 0; r < out.rowCount(); r++) {
+            for (long i = 0; i < width; i++) {
+                double gate = Math.min(get(gateUp, r * 2 * width + 2 * i), limit);
+                double up = Math.max(-limit, Math.min(limit, get(gateUp, r * 2 * width + 2 * i + 1)));
+                set(out, r * width + i, (up + 1) * gate / (1 + Math.exp(-alpha * gate)));
+            }
+        }
+    }
+
     @Override
     public void scatterRows(Tensor src, Tensor dst, int[] rows) {
         long width = src.rowLength();

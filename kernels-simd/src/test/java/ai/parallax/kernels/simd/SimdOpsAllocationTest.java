@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.parallax.tensors.DType;
 import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.BatchLayout;
 import java.lang.foreign.Arena;
 import java.lang.management.ManagementFactory;
 import java.util.LinkedHashMap;
@@ -64,6 +65,19 @@ class SimdOpsAllocationTest {
             operations.put("add", () -> ops.add(hidden, gate));
             operations.put("softmax", () -> ops.softmax(logits));
             operations.put("argmax", () -> ops.argmax(logits, 0));
+            Tensor[] mxfp4 = Mxfp4MatmulTest.randomMxfp4(arena, random, 256, 512);
+            Tensor x1k512 = randomF32(arena, "x1k512", random, 1, 512);
+            Tensor x8k512 = randomF32(arena, "x8k512", random, 8, 512);
+            Tensor sinks = TestTensors.random(arena, "sinks", DType.BF16, random, 8);
+            Tensor gateUp = randomF32(arena, "gateUp", random, 8, 512);
+            Tensor swiglu = ops.allocate("swiglu", 8, 256);
+            BatchLayout decode = new BatchLayout(16);
+            decode.add(100, 1, new int[] {7, 6, 5, 4, 3, 2, 1, 0});
+            operations.put("matmulMxfp4 T=1", () -> ops.matmulMxfp4(x1k512, mxfp4[0], mxfp4[1], null, out1));
+            operations.put("matmulMxfp4 T=8", () -> ops.matmulMxfp4(x8k512, mxfp4[0], mxfp4[1], null, out8));
+            operations.put("pagedAttentionWithSinks", () -> ops.pagedAttentionWithSinks(q, keys, values, decode, 8, 2,
+                    64, 0.125f, 16, sinks, attended));
+            operations.put("clampedSwiGlu", () -> ops.clampedSwiGlu(gateUp, 7f, 1.702f, swiglu));
             for (Runnable op : operations.values()) {
                 for (int i = 0; i < WARM_UP; i++) {
                     op.run();

@@ -574,6 +574,58 @@ public final class VulkanOps implements Ops {
         }
     }
 
+    /** Host round trip ({@link HostFallbackKernels}): no shader yet. */
+    @Override
+    public synchronized void pagedAttentionWithSinks(Tensor q, Tensor keyPool, Tensor valuePool,
+                                                     ai.parallax.tensors.ops.BatchLayout batch, int heads,
+                                                     int kvHeads, int headDim, float scale, int window, Tensor sinks,
+                                                     Tensor out) {
+        checkOpen();
+        float[] hostQ = new float[Math.toIntExact(q.elementCount())];
+        float[] hostKeys = new float[Math.toIntExact(keyPool.elementCount())];
+        float[] hostValues = new float[Math.toIntExact(valuePool.elementCount())];
+        float[] hostOut = new float[Math.toIntExact(out.elementCount())];
+        copyToHost(q, hostQ, 0);
+        copyToHost(keyPool, hostKeys, 0);
+        copyToHost(valuePool, hostValues, 0);
+        HostFallbackKernels.attentionWithSinks(hostQ, hostKeys, hostValues, batch, heads, kvHeads, headDim, scale,
+                window, sinks, hostOut);
+        copyFromHost(hostOut, 0, out);
+    }
+
+    /** Host round trip ({@link HostFallbackKernels}): no shader yet; the packed weight is read from the host. */
+    @Override
+    public synchronized void matmulMxfp4(Tensor x, Tensor blocks, Tensor scales, Tensor bias, Tensor out) {
+        checkOpen();
+        long k = ai.parallax.tensors.Mxfp4.columns(blocks, scales, "MXFP4 matmul");
+        if (x.rowLength() != k || out.rowLength() != blocks.rowCount() || out.rowCount() != x.rowCount()) {
+            throw new IllegalArgumentException("MXFP4 matmul: input " + shape(x) + " and output " + shape(out)
+                    + " do not fit a weight of [" + blocks.rowCount() + ", " + k + "]");
+        }
+        float[] hostX = new float[Math.toIntExact(x.elementCount())];
+        float[] hostOut = new float[Math.toIntExact(out.elementCount())];
+        copyToHost(x, hostX, 0);
+        HostFallbackKernels.matmulMxfp4(hostX, blocks, scales, bias, hostOut, (int) x.rowCount(),
+                (int) blocks.rowCount(), (int) k);
+        copyFromHost(hostOut, 0, out);
+    }
+
+    /** Host round trip ({@link HostFallbackKernels}): no shader yet. */
+    @Override
+    public synchronized void clampedSwiGlu(Tensor gateUp, float limit, float alpha, Tensor out) {
+        checkOpen();
+        if (gateUp.rowLength() != 2 * out.rowLength() || gateUp.rowCount() != out.rowCount()) {
+            throw new IllegalArgumentException("clamped SwiGLU: input " + shape(gateUp)
+                    + " should be twice as wide as output " + shape(out));
+        }
+        float[] hostIn = new float[Math.toIntExact(gateUp.elementCount())];
+        float[] hostOut = new float[Math.toIntExact(out.elementCount())];
+        copyToHost(gateUp, hostIn, 0);
+        HostFallbackKernels.clampedSwiGlu(hostIn, hostOut, (int) out.rowCount(), (int) out.rowLength(), limit,
+                alpha);
+        copyFromHost(hostOut, 0, out);
+    }
+
     private Tensor pagedKeys;
     private Tensor pagedValues;
 

@@ -223,6 +223,49 @@ class VulkanOpsMatchSimdOpsTest {
         }
     }
 
+    /** The gpt-oss ops, which run on the host for now: MXFP4 matmul, sink attention over a paged pool, SwiGLU. */
+    @ParameterizedTest(autoCloseArguments = false)
+    @MethodSource("backends")
+    void gptOssOpsMatchCpu(VulkanOps gpu) {
+        Random random = new Random(21);
+        int n = 40;
+        int k = 96;
+        MemorySegment codes = arena.allocate((long) n * k / 2);
+        MemorySegment scaleBytes = arena.allocate((long) n * k / 32);
+        for (long i = 0; i < codes.byteSize(); i++) {
+            codes.set(ValueLayout.JAVA_BYTE, i, (byte) random.nextInt(256));
+        }
+        for (long i = 0; i < scaleBytes.byteSize(); i++) {
+            scaleBytes.set(ValueLayout.JAVA_BYTE, i, (byte) (122 + random.nextInt(8)));
+        }
+        Tensor blocks = new Tensor("blocks", DType.U8, new long[] {n, k / 2}, codes);
+        Tensor scales = new Tensor("scales", DType.U8, new long[] {n, k / 32}, scaleBytes);
+        Tensor bias = hostWeight("bias", DType.BF16, random, n);
+        Pair x = randomPair(gpu, "x", random, 3, k);
+        Pair out = zeroPair(gpu, "out", 3, n);
+        gpu.matmulMxfp4(x.gpu, blocks, scales, bias, out.gpu);
+        cpu.matmulMxfp4(x.cpu, blocks, scales, bias, out.cpu);
+        assertClose(gpu, out, 1e-4, "MXFP4 matmul");
+
+        Pair gateUp = randomPair(gpu, "gateUp", random, 3, 2 * n);
+        Pair act = zeroPair(gpu, "act", 3, n);
+        gpu.clampedSwiGlu(gateUp.gpu, 0.5f, 1.702f, act.gpu);
+        cpu.clampedSwiGlu(gateUp.cpu, 0.5f, 1.702f, act.cpu);
+        assertClose(gpu, act, 1e-6, "clamped SwiGLU");
+
+        ai.parallax.tensors.ops.BatchLayout batch = new ai.parallax.tensors.ops.BatchLayout(4);
+        batch.add(3, 2, new int[] {5, 1});
+        batch.add(0, 3, new int[] {0});
+        Pair q = randomPair(gpu, "q", random, 5, 4 * 16);
+        Pair keys = randomPair(gpu, "keys", random, 24, 2 * 16);
+        Pair values = randomPair(gpu, "values", random, 24, 2 * 16);
+        Tensor sinks = hostWeight("sinks", DType.BF16, random, 4);
+        Pair attention = zeroPair(gpu, "attention", 5, 4 * 16);
+        gpu.pagedAttentionWithSinks(q.gpu, keys.gpu, values.gpu, batch, 4, 2, 16, 0.25f, 3, sinks, attention.gpu);
+        cpu.pagedAttentionWithSinks(q.cpu, keys.cpu, values.cpu, batch, 4, 2, 16, 0.25f, 3, sinks, attention.cpu);
+        assertClose(gpu, attention, 1e-5, "sink attention");
+    }
+
     @ParameterizedTest(autoCloseArguments = false)
     @MethodSource("backends")
     void elementwiseOpsMatchCpu(VulkanOps gpu) {

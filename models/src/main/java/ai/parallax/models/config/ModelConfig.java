@@ -39,7 +39,7 @@ public record ModelConfig(
         JsonNode json) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Set<String> ROPE_TYPES = Set.of("default", "linear", "llama3");
+    private static final Set<String> ROPE_TYPES = Set.of("default", "linear", "llama3", "yarn");
 
     /** Reads {@code config.json} from a model directory. */
     public static ModelConfig read(Path modelDir) {

@@ -42,7 +42,8 @@ public final class MixtureOfExperts implements FeedForward {
     private long expertBytesRead;
 
     private MixtureOfExperts(Ops ops, ScratchBuffers scratch, MoeConfig config, Tensor router, Tensor[] gates,
-                             Tensor[] ups, Tensor[] downs, DenseFeedForward sharedExpert, Tensor sharedExpertGate) {
+                             Tensor[] ups, Tensor[] downs, DenseFeedForward sharedExpert, Tensor sharedExpertGate,
+                             ExpertRouter routing) {
         this.ops = ops;
         this.router = router;
         this.gates = gates;
@@ -51,7 +52,8 @@ public final class MixtureOfExperts implements FeedForward {
         this.sharedExpert = sharedExpert;
         this.sharedExpertGate = sharedExpertGate;
         this.experts = config.experts();
-        this.routing = new ExpertRouter(config.experts(), config.expertsPerToken(), config.normalizeTopK());
+        this.routing = routing != null ? routing
+                : new ExpertRouter(config.experts(), config.expertsPerToken(), config.normalizeTopK());
         this.bytesPerExpert = bytes(gates[0]) + bytes(ups[0]) + bytes(downs[0]);
         long hidden = router.rowLength();
         long intermediate = gates[0].rowCount();
@@ -71,12 +73,22 @@ public final class MixtureOfExperts implements FeedForward {
     public static MixtureOfExperts of(Ops ops, ScratchBuffers scratch, MoeConfig config, Tensor router,
                                       Tensor[] gates, Tensor[] ups, Tensor[] downs, DenseFeedForward sharedExpert,
                                       Tensor sharedExpertGate) {
+        return of(ops, scratch, config, router, gates, ups, downs, sharedExpert, sharedExpertGate, null);
+    }
+
+    /**
+     * As {@link #of(Ops, ScratchBuffers, MoeConfig, Tensor, Tensor[], Tensor[], Tensor[], DenseFeedForward, Tensor)},
+     * routed by {@code routing} (an architecture's own selection rule; null for Qwen-MoE's softmax top-k).
+     */
+    public static MixtureOfExperts of(Ops ops, ScratchBuffers scratch, MoeConfig config, Tensor router,
+                                      Tensor[] gates, Tensor[] ups, Tensor[] downs, DenseFeedForward sharedExpert,
+                                      Tensor sharedExpertGate, ExpertRouter routing) {
         if (gates.length != config.experts() || ups.length != config.experts() || downs.length != config.experts()) {
             throw new IllegalArgumentException(config.experts() + " experts configured but " + gates.length + "/"
                     + ups.length + "/" + downs.length + " gate/up/down weights given");
         }
         return new MixtureOfExperts(ops, scratch, config, router, gates.clone(), ups.clone(), downs.clone(),
-                sharedExpert, sharedExpertGate);
+                sharedExpert, sharedExpertGate, routing);
     }
 
     /**
@@ -105,7 +117,7 @@ public final class MixtureOfExperts implements FeedForward {
                     config.sharedExpertIntermediate(), false);
             sharedGate = w.require(prefix + "shared_expert_gate.weight", 1, hidden);
         }
-        return new MixtureOfExperts(ops, scratch, config, router, gates, ups, downs, shared, sharedGate);
+        return new MixtureOfExperts(ops, scratch, config, router, gates, ups, downs, shared, sharedGate, null);
     }
 
     @Override

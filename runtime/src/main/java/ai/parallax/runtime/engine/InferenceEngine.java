@@ -272,6 +272,18 @@ public final class InferenceEngine implements AutoCloseable {
             } else {
                 runner.run(layout, stepTokens, logitRows, logits);
             }
+        } catch (KvStateLostException e) {
+            LOG.log(Level.WARNING, "the runner lost its KV state (" + e.getMessage() + "); recomputing "
+                    + running.size() + " running sequences");
+            for (int i = running.size() - 1; i >= 0; i--) {
+                SequenceState s = running.get(i);
+                s.preempt();
+                waiting.addFirst(s);
+                preemptions++;
+            }
+            running.clear();
+            allocator.forgetPrefixes();
+            return;
         } catch (RuntimeException e) {
             LOG.log(Level.SEVERE, "a step of " + total + " tokens failed", e);
             for (StepPlan.Entry entry : plan.entries()) {

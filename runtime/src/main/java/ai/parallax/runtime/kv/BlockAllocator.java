@@ -187,6 +187,22 @@ public final class BlockAllocator {
         byHash.put(hash, block);
     }
 
+    /**
+     * Forgets every published prefix: the pool's contents are gone (a rebuilt pipeline starts with empty KV pools).
+     * Cached blocks become free; blocks still held stay held but will not be shared.
+     */
+    public void forgetPrefixes() {
+        for (int block : evictable) {
+            freeStack[freeTop++] = block;
+        }
+        evictable.clear();
+        for (int block = 0; block < blockCount; block++) {
+            if (published[block]) {
+                unpublish(block);
+            }
+        }
+    }
+
     private void unpublish(int block) {
         byHash.remove(hashOf[block]);
         published[block] = false;

@@ -94,7 +94,8 @@ public final class SequenceState {
         computed = 0;
     }
 
-    void preempt() {
+    /** Drops every block and counts a pre-emption: the sequence is recomputed from its tokens when it runs again. */
+    public void preempt() {
         evict();
         preemptions++;
     }

@@ -65,7 +65,7 @@ class InferenceEngineTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"stories260K", "tiny-random-qwen3"})
+    @ValueSource(strings = {"stories260K", "tiny-random-qwen3", "tiny-random-deepseek-v3", "tiny-random-gpt-oss"})
     void greedyRequestGivesTheSameTokensAloneOrAmongFifteenOthers(String name) throws Exception {
         try (CausalLanguageModel model = ModelLoader.load(model(name), ops, 512)) {
             int vocab = model.config().vocabSize();

@@ -1,5 +1,8 @@
 package ai.parallax.server.api;
 
+import ai.parallax.server.dashboard.ClusterStatusApi;
+import ai.parallax.server.dashboard.ClusterView;
+import ai.parallax.server.dashboard.DashboardSite;
 import io.helidon.webserver.WebServer;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.websocket.WsRouting;
@@ -10,13 +13,15 @@ import java.util.concurrent.atomic.AtomicReference;
 /**
  * The HTTP server of {@code parallax serve}: the OpenAI API, health, metrics and the chat WebSocket at
  * {@code /v1/chat/completions/ws}. It starts before the model is loaded (answering 503 meanwhile), so a supervisor
- * can watch {@code /health} while the weights page in.
+ * can watch {@code /health} while the weights page in. The dashboard and its {@code /cluster/*} endpoints share
+ * the port; they read whatever {@link ClusterView} is set with {@link #cluster}.
  */
 public final class ApiServer implements AutoCloseable {
     public static final String WEBSOCKET_PATH = "/v1/chat/completions/ws";
 
     private final AtomicReference<ServedModel> model = new AtomicReference<>();
     private final ServingMetrics metrics = new ServingMetrics();
+    private final AtomicReference<ClusterView> cluster = new AtomicReference<>();
     private final WebServer server;
 
     /**
@@ -28,6 +33,9 @@ public final class ApiServer implements AutoCloseable {
         OpenAiApi api = new OpenAiApi(model::get, metrics, apiKey);
         HttpRouting.Builder routing = HttpRouting.builder();
         api.register(routing);
+        new ClusterStatusApi(cluster::get).register(routing);
+        ClusterStatusApi.registerErrors(routing);
+        DashboardSite.register(routing);
         InetAddress address;
         try {
             address = InetAddress.getByName(host);
@@ -56,6 +64,11 @@ public final class ApiServer implements AutoCloseable {
         model.set(served);
     }
 
+    /** Sets what the dashboard shows of the cluster; replaces (without closing) the previous view. */
+    public void cluster(ClusterView view) {
+        cluster.set(view);
+    }
+
     public ServedModel model() {
         return model.get();
     }
@@ -67,5 +80,9 @@ public final class ApiServer implements AutoCloseable {
     @Override
     public void close() {
         server.stop();
+        ClusterView view = cluster.getAndSet(null);
+        if (view != null) {
+            view.close();
+        }
     }
 }

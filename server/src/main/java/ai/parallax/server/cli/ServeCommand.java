@@ -2,7 +2,9 @@ package ai.parallax.server.cli;
 
 import ai.parallax.models.WeightQuantization;
 import ai.parallax.runtime.engine.EngineConfig;
+import ai.parallax.server.cluster.ClusterScheduler;
 import ai.parallax.server.models.BundledModel;
+import ai.parallax.server.serve.KvCacheSizing;
 import ai.parallax.server.serve.LocalServer;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -84,8 +86,58 @@ public final class ServeCommand implements Callable<Integer> {
                     + "model for the next start) or none (default: ${DEFAULT-VALUE}).")
     String quantize;
 
+    @Option(names = "--cluster", description = "Serve as a cluster scheduler that other machines join with "
+            + "'parallax join' (implied by -n, --no-local-worker and --p2p-port).")
+    boolean cluster;
+
+    @Option(names = {"-n", "--nodes"}, paramLabel = "<n>", defaultValue = "0",
+            description = "Cluster: wait for this many nodes (counting this machine's own worker) before allocating. "
+                    + "Default: allocate as soon as the model fits.")
+    int nodes;
+
+    @Option(names = "--no-local-worker", description = "Cluster: this machine schedules and serves the API but holds no "
+            + "layers.")
+    boolean noLocalWorker;
+
+    @Option(names = "--p2p-port", paramLabel = "<port>", defaultValue = "-1",
+            description = "Cluster: TCP port of the P2P node (default 4001 when clustering; 0 picks a free port).")
+    int p2pPort;
+
+    @Option(names = "--memory", paramLabel = "<size>",
+            description = "Cluster: memory this machine's worker offers for layers and KV cache (e.g. 8GiB). "
+                    + "Default: the free memory.")
+    String memory;
+
+    @Option(names = "--kv-blocks", paramLabel = "<n>", defaultValue = "512",
+            description = "Cluster: KV cache blocks each stage keeps (default: ${DEFAULT-VALUE}).")
+    int kvBlocks;
+
+    @Option(names = "--activation-dtype", paramLabel = "<f32|bf16>", defaultValue = "bf16",
+            description = "Cluster: how hidden states travel between stages (default: ${DEFAULT-VALUE}; f32 is exact).")
+    String activationDtype;
+
+    @Option(names = "--recovery-timeout", paramLabel = "<seconds>", defaultValue = "60",
+            description = "Cluster: how long requests wait for a broken pipeline to be rebuilt before failing with "
+                    + "503 (default: ${DEFAULT-VALUE}).")
+    int recoveryTimeout;
+
+    @Option(names = "--join-token", paramLabel = "<token>",
+            description = "Cluster: use this join token instead of a fresh random one.")
+    String joinToken;
+
+    @Option(names = "--identity", paramLabel = "<file>",
+            description = "Cluster: the P2P identity key file (created if missing). Default: a fresh identity.")
+    Path identity;
+
+    @Option(names = "--benchmark-ms", paramLabel = "<ms>", defaultValue = "2000", hidden = true,
+            description = "Cluster: length of the hardware micro-benchmark.")
+    long benchmarkMillis;
+
     @Override
     public Integer call() throws Exception {
+        if (cluster || nodes > 0 || noLocalWorker || p2pPort >= 0) {
+            return serveCluster();
+        }
         PrintWriter out = spec.commandLine().getOut();
         if (port < 0 || port > 65535) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--port " + port
@@ -99,6 +151,25 @@ public final class ServeCommand implements Callable<Integer> {
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             server.close();
+            stopped.countDown();
+        }, "parallax-serve-shutdown"));
+        stopped.await();
+        return 0;
+    }
+
+    private int serveCluster() throws InterruptedException {
+        PrintWriter out = spec.commandLine().getOut();
+        Path dir = model != null ? InputPaths.modelDirectory(model) : BundledModel.inUserCache().extract();
+        ai.parallax.server.cluster.StepFrame.Payload.activation(activationDtype); // validates early
+        Long offered = memory == null ? null : KvCacheSizing.bytes(memory, Long.MAX_VALUE);
+        ClusterScheduler scheduler = ClusterScheduler.start(new ClusterScheduler.Options(dir, host, port,
+                p2pPort < 0 ? 4001 : p2pPort, nodes, !noLocalWorker, offered, blockSize, kvBlocks, maxPrefillChunk,
+                maxRunning, maxQueue, apiKey, chatTemplate, threads, servedName, maxContext,
+                java.time.Duration.ofSeconds(recoveryTimeout), activationDtype, identity, joinToken, benchmarkMillis),
+                out);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            scheduler.close();
             stopped.countDown();
         }, "parallax-serve-shutdown"));
         stopped.await();

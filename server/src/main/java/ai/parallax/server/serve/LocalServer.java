@@ -3,7 +3,7 @@ package ai.parallax.server.serve;
 import ai.parallax.kernels.simd.CpuTopology;
 import ai.parallax.models.WeightQuantization;
 import ai.parallax.kernels.simd.SimdOps;
-import ai.parallax.models.KvCache;
+import ai.parallax.models.ModelLoader;
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.runtime.LocalModel;
 import ai.parallax.runtime.engine.EngineConfig;
@@ -12,6 +12,7 @@ import ai.parallax.runtime.engine.LocalStepRunner;
 import ai.parallax.server.api.ApiServer;
 import ai.parallax.server.api.ChatPromptFormatter;
 import ai.parallax.server.api.ServedModel;
+import ai.parallax.server.dashboard.SingleNodeClusterView;
 import ai.parallax.tensors.ops.Ops;
 import java.io.PrintWriter;
 import java.lang.management.ManagementFactory;
@@ -56,21 +57,24 @@ public final class LocalServer implements AutoCloseable {
     public static LocalServer start(Options o, PrintWriter log) {
         ApiServer api = new ApiServer(o.host(), o.port(), o.apiKey()).start();
         LocalServer server = new LocalServer(api);
+        SingleNodeClusterView view = new SingleNodeClusterView(o.model(), null, api::model, api.port());
+        api.cluster(view);
         try {
-            server.load(o, log);
+            server.load(o, log, view::loadProgress);
         } catch (RuntimeException e) {
+            view.failed("loading " + o.model().getFileName() + " failed: " + e.getMessage());
             server.close();
             throw e;
         }
         return server;
     }
 
-    private void load(Options o, PrintWriter log) {
+    private void load(Options o, PrintWriter log, ai.parallax.models.LoadProgress progress) {
         ops = new SimdOps(o.threads() == null ? CpuTopology.physicalCores() : o.threads());
         ModelConfig config = ModelConfig.read(o.model());
         int context = Math.min(o.maxContext(), config.maxPositionEmbeddings());
-        local = LocalModel.open(o.model(), ops, context, null, o.quantization());
-        long perBlock = KvCache.bytesPerBlock(config.numLayers(), o.blockSize(), config.keyValueWidth());
+        local = LocalModel.open(o.model(), ops, context, progress, o.quantization());
+        long perBlock = ModelLoader.kvCacheBytesPerBlock(config, config.numLayers(), o.blockSize());
         long free = freeMemory();
         long bytes = KvCacheSizing.bytes(o.kvCacheMemory(), free);
         int blocks = KvCacheSizing.blocks(bytes, perBlock, o.blockSize(), context, o.maxRunning());

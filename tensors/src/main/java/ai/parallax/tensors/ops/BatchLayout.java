@@ -16,6 +16,9 @@ import java.util.Arrays;
  * per token count, so a steady decode loop allocates nothing.
  */
 public final class BatchLayout {
+    /** The state slot of a sequence added without one (models without recurrent layers need none). */
+    public static final int NO_STATE_SLOT = -1;
+
     private final int blockSize;
     private int sequences;
     private int tokens;
@@ -23,6 +26,7 @@ public final class BatchLayout {
     private int[] tokenCount = new int[8];
     private int[] startPosition = new int[8];
     private int[][] blockTables = new int[8][];
+    private int[] stateSlots = new int[8];
     private int[] sequenceOfToken = new int[64];
     private int[] positions = new int[64];
     private int[] slots = new int[64];
@@ -52,6 +56,18 @@ public final class BatchLayout {
      * positions {@code [0, start + count)}; it is referenced, not copied, and must not change until the step ran.
      */
     public void add(int start, int count, int[] blockTable) {
+        add(start, count, blockTable, NO_STATE_SLOT);
+    }
+
+    /**
+     * As {@link #add(int, int, int[])}, for a model whose recurrent layers (linear attention) keep a fixed-size state
+     * per sequence besides its KV blocks: {@code stateSlot} names the slot the engine reserved for this sequence for
+     * its whole life. A sequence whose {@code start} is 0 begins from an empty state, whatever the slot held before.
+     */
+    public void add(int start, int count, int[] blockTable, int stateSlot) {
+        if (stateSlot < NO_STATE_SLOT) {
+            throw new IllegalArgumentException("state slot must be >= 0 (or NO_STATE_SLOT), got " + stateSlot);
+        }
         if (start < 0 || count <= 0) {
             throw new IllegalArgumentException("a sequence in a batch needs start >= 0 and count > 0, got start "
                     + start + " count " + count);
@@ -67,6 +83,7 @@ public final class BatchLayout {
             tokenCount = Arrays.copyOf(tokenCount, n);
             startPosition = Arrays.copyOf(startPosition, n);
             blockTables = Arrays.copyOf(blockTables, n);
+            stateSlots = Arrays.copyOf(stateSlots, n);
         }
         if (tokens + count > positions.length) {
             int n = Math.max(tokens + count, positions.length * 2);
@@ -79,6 +96,7 @@ public final class BatchLayout {
         tokenCount[s] = count;
         startPosition[s] = start;
         blockTables[s] = blockTable;
+        stateSlots[s] = stateSlot;
         for (int i = 0; i < count; i++) {
             int p = start + i;
             sequenceOfToken[tokens] = s;
@@ -111,6 +129,11 @@ public final class BatchLayout {
 
     public int[] blockTable(int sequence) {
         return blockTables[check(sequence)];
+    }
+
+    /** The recurrent-state slot of a sequence, or {@link #NO_STATE_SLOT} when none was given. */
+    public int stateSlot(int sequence) {
+        return stateSlots[check(sequence)];
     }
 
     /** The sequence that token row {@code token} belongs to. */

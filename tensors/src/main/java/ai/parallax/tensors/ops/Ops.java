@@ -64,6 +64,22 @@ public interface Ops extends AutoCloseable {
     void matmul(Tensor x, Tensor w, Tensor bias, Tensor out);
 
     /**
+     * {@code out[g] = x[g] · w[g]ᵀ} for every g, each product shaped as {@link #matmul} says (no bias): many small
+     * independent products, such as one per attention head with its own matrix, in one call, so a backend can spread
+     * them over its threads instead of paying for each call. The arrays have equal lengths; no out[g] may alias any
+     * x. The default runs them one by one.
+     */
+    default void matmuls(Tensor[] x, Tensor[] w, Tensor[] out) {
+        if (x.length != w.length || out.length != w.length) {
+            throw new IllegalArgumentException("matmuls: " + x.length + " inputs, " + w.length + " weights and "
+                    + out.length + " outputs");
+        }
+        for (int g = 0; g < w.length; g++) {
+            matmul(x[g], w[g], null, out[g]);
+        }
+    }
+
+    /**
      * Root-mean-square norm over each row of length {@code weight.elementCount()}:
      * {@code out = x / sqrt(mean(x²) + eps) · weight}. x and out may be the same tensor. x may hold several
      * normalised rows per token (per-head q/k norm): it is viewed as {@code [x.elementCount() / width, width]}.
@@ -96,6 +112,35 @@ public interface Ops extends AutoCloseable {
      */
     void pagedAttention(Tensor q, Tensor keyPool, Tensor valuePool, BatchLayout batch, int heads, int kvHeads,
                         int headDim, float scale, Tensor out);
+
+    /**
+     * {@link #pagedAttention} with the two changes gpt-oss makes (modeling_gpt_oss eager_attention_forward):
+     * <ul>
+     *   <li>a sliding window: with {@code window > 0}, a query at position p attends only to positions
+     *       {@code [p − window + 1, p]}; {@code window == 0} is plain causal attention. Positions older than the
+     *       window are never read, so a pool may reuse their rows (a ring buffer is a block table that repeats);</li>
+     *   <li>attention sinks: {@code sinks} ({@code [heads]}, F32 or BF16; null for none) holds a learned logit per
+     *       head that joins each query's softmax as one more column (unscaled) and is dropped afterwards, so the
+     *       weights on the keys sum to less than 1.</li>
+     * </ul>
+     */
+    void pagedAttentionWithSinks(Tensor q, Tensor keyPool, Tensor valuePool, BatchLayout batch, int heads,
+                                 int kvHeads, int headDim, float scale, int window, Tensor sinks, Tensor out);
+
+    /**
+     * {@code out[t, n] = Σ_k x[t, k] · W[n, k] (+ bias[n])} for an MXFP4 weight W {@code [N, K]} given as its U8
+     * {@code blocks} {@code [N, K/2]} and {@code scales} {@code [N, K/32]} ({@link ai.parallax.tensors.Mxfp4}):
+     * the codes are decoded inside the dot product. x is {@code [T, K]} F32, out {@code [T, N]}, bias F32/BF16
+     * {@code [N]} or null.
+     */
+    void matmulMxfp4(Tensor x, Tensor blocks, Tensor scales, Tensor bias, Tensor out);
+
+    /**
+     * gpt-oss's clamped SwiGLU over interleaved gate/up columns: gateUp is {@code [T, 2I]} with gate at even and
+     * up at odd columns; out {@code [T, I]} is {@code (clamp(up, −limit, limit) + 1) · g · sigmoid(alpha · g)} with
+     * {@code g = min(gate, limit)}.
+     */
+    void clampedSwiGlu(Tensor gateUp, float limit, float alpha, Tensor out);
 
     /**
      * {@code dst[rows[t], :] = src[t, :]} for every row t of src: how a batch's new keys and values enter a paged KV

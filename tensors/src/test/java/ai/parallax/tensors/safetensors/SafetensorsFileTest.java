@@ -164,7 +164,7 @@ class SafetensorsFileTest {
     @Test
     void unknownDtypeIsRejectedListingTheSupportedOnes() throws IOException {
         Path file = raw("{\"w\":{\"dtype\":\"F4\",\"shape\":[2],\"data_offsets\":[0,1]}}", 1);
-        assertRejected(file, "tensor 'w': unknown dtype 'F4'; supported: F32, F16, BF16, F8_E4M3, F8_E5M2, I8, I32,"
+        assertRejected(file, "tensor 'w': unknown dtype 'F4'; supported: F32, F16, BF16, F8_E4M3, F8_E5M2, I8, U8, I32,"
                 + " I64, BOOL");
     }
 

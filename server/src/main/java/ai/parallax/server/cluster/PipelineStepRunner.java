@@ -1,0 +1,183 @@
+package ai.parallax.server.cluster;
+
+import ai.parallax.runtime.engine.KvStateLostException;
+import ai.parallax.runtime.engine.StepRunner;
+import ai.parallax.tensors.ops.BatchLayout;
+
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
+
+/**
+ * The engine's step runner in a cluster: sends each step's token ids and batch layout to the first stage of the
+ * pipeline (on this machine or another), and waits for the last stage's logits. Hidden states travel from stage to
+ * stage directly, never through here.
+ *
+ * <p>When the pipeline breaks (a stage died, a step failed or timed out) the runner reports it, so the scheduler
+ * re-allocates, and throws {@link KvStateLostException}: the engine then replays every running sequence, and the
+ * next step waits for the rebuilt pipeline. Only when none is ready within the recovery timeout do requests fail.
+ */
+public final class PipelineStepRunner implements StepRunner {
+    /** Where a step enters the pipeline: a local stage or the link to a remote one. */
+    public interface Entry {
+        void send(StepFrame frame);
+    }
+
+    private final int vocabulary;
+    private final int maxPositions;
+    private final Duration recoveryTimeout;
+    private final Duration stepTimeout;
+    private final Consumer<String> onBroken;
+    private final Object lock = new Object();
+    private Entry entry;
+    private long epoch = -1;
+    private long nextStep;
+    private CompletableFuture<StepFrame> pending;
+    private long pendingStep = -1;
+    private int failuresInARow;
+    private volatile long lastStepNanos;
+
+    /**
+     * @param onBroken called (once per broken pipeline) with the reason, so the scheduler re-allocates
+     */
+    public PipelineStepRunner(int vocabulary, int maxPositions, Duration recoveryTimeout, Duration stepTimeout,
+                              Consumer<String> onBroken) {
+        this.vocabulary = vocabulary;
+        this.maxPositions = maxPositions;
+        this.recoveryTimeout = recoveryTimeout;
+        this.stepTimeout = stepTimeout;
+        this.onBroken = onBroken;
+    }
+
+    /** A pipeline for allocation {@code epoch} is loaded and ready. */
+    public void activate(long epoch, Entry entry) {
+        synchronized (lock) {
+            this.epoch = epoch;
+            this.entry = entry;
+            lock.notifyAll();
+        }
+    }
+
+    /** The pipeline is gone (a node died or is being re-allocated); steps wait for the next one. */
+    public void deactivate(String reason) {
+        CompletableFuture<StepFrame> p;
+        synchronized (lock) {
+            entry = null;
+            p = pending;
+        }
+        if (p != null) {
+            p.completeExceptionally(new IllegalStateException(reason));
+        }
+    }
+
+    public boolean isActive() {
+        synchronized (lock) {
+            return entry != null;
+        }
+    }
+
+    /** A frame from the last stage: the logits of a step, or the news that it failed. */
+    public void deliver(StepFrame frame) {
+        CompletableFuture<StepFrame> p;
+        synchronized (lock) {
+            if (frame.epoch != epoch || frame.step != pendingStep) {
+                return; // a late answer from a pipeline or step already given up
+            }
+            p = pending;
+        }
+        if (p != null) {
+            p.complete(frame);
+        }
+    }
+
+    /** Wall time of the last step, in nanoseconds. */
+    public long lastStepNanos() {
+        return lastStepNanos;
+    }
+
+    @Override
+    public int vocabularySize() {
+        return vocabulary;
+    }
+
+    @Override
+    public int maxPositions() {
+        return maxPositions;
+    }
+
+    @Override
+    public void run(BatchLayout batch, int[] tokens, int[] logitRows, float[] logits) {
+        long start = System.nanoTime();
+        Entry target;
+        StepFrame frame;
+        CompletableFuture<StepFrame> answer = new CompletableFuture<>();
+        synchronized (lock) {
+            long deadline = System.nanoTime() + recoveryTimeout.toNanos();
+            while (entry == null) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    throw new IllegalStateException("no pipeline could be built within the recovery timeout of "
+                            + recoveryTimeout.toSeconds() + " s: the nodes alive cannot hold the model");
+                }
+                try {
+                    TimeUnit.NANOSECONDS.timedWait(lock, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while waiting for a pipeline", e);
+                }
+            }
+            target = entry;
+            frame = StepFrame.tokens(epoch, nextStep++, batch, tokens, logitRows);
+            pending = answer;
+            pendingStep = frame.step;
+        }
+        StepFrame result;
+        try {
+            target.send(frame);
+            result = answer.get(stepTimeout.toMillis(), TimeUnit.MILLISECONDS);
+            if (result.kind == StepFrame.Kind.FAILED) {
+                throw new IllegalStateException(result.error);
+            }
+        } catch (ExecutionException | TimeoutException | RuntimeException e) {
+            Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
+            String reason = e instanceof TimeoutException ? "step " + frame.step + " got no answer within "
+                    + stepTimeout.toSeconds() + " s" : String.valueOf(cause.getMessage());
+            synchronized (lock) {
+                pending = null;
+                if (entry == target) {
+                    entry = null;
+                }
+            }
+            onBroken.accept(reason);
+            if (++failuresInARow > 3) {
+                failuresInARow = 0;
+                throw new IllegalStateException("the pipeline failed 4 times in a row; last: " + reason, cause);
+            }
+            throw new KvStateLostException("the pipeline broke: " + reason, cause);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted during a pipeline step", e);
+        } finally {
+            synchronized (lock) {
+                if (pending == answer) {
+                    pending = null;
+                }
+            }
+        }
+        failuresInARow = 0;
+        if (result.columns != vocabulary || result.rows != logitRows.length) {
+            throw new IllegalStateException("the last stage returned " + result.rows + "×" + result.columns
+                    + " logits, expected " + logitRows.length + "×" + vocabulary);
+        }
+        System.arraycopy(result.values, 0, logits, 0, result.rows * vocabulary);
+        lastStepNanos = System.nanoTime() - start;
+    }
+
+    @Override
+    public void close() {
+        deactivate("the server is shutting down");
+    }
+}

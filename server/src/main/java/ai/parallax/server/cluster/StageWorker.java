@@ -1,0 +1,127 @@
+package ai.parallax.server.cluster;
+
+import ai.parallax.models.CausalLanguageModel;
+import ai.parallax.models.KvCache;
+import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.BatchLayout;
+import ai.parallax.tensors.ops.Ops;
+
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.function.Consumer;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * One pipeline stage at work: its layers of the model and its own paged KV pool, whose blocks mirror the scheduler's
+ * block tables. Steps arrive from the previous hop (network handlers, which must not block), run one at a time on
+ * this stage's thread, and their output goes to the next hop: hidden states to the next stage, or logits (last stage)
+ * back to the scheduler. A step that fails becomes a FAILED frame that travels on, so the scheduler learns of it.
+ */
+public final class StageWorker implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(StageWorker.class.getName());
+
+    private final CausalLanguageModel model;
+    private final Ops ops;
+    private final KvCache cache;
+    private final StepFrame.Payload activation;
+    private final long epoch;
+    private final BatchLayout layout;
+    private final ExecutorService thread;
+    private volatile Consumer<StepFrame> next;
+    private volatile long lastStepNanos;
+
+    public StageWorker(CausalLanguageModel model, Ops ops, int blockCount, int blockSize, StepFrame.Payload activation,
+                       long epoch) {
+        this.model = model;
+        this.ops = ops;
+        this.cache = model.newPagedKvCache(blockCount, blockSize);
+        this.activation = activation;
+        this.epoch = epoch;
+        this.layout = new BatchLayout(blockSize);
+        this.thread = Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().daemon()
+                .name("parallax-stage-" + model.layers().start() + "-" + model.layers().end()).unstarted(r));
+    }
+
+    public CausalLanguageModel model() {
+        return model;
+    }
+
+    public long epoch() {
+        return epoch;
+    }
+
+    /** Where this stage's output goes. */
+    public void next(Consumer<StepFrame> hop) {
+        this.next = hop;
+    }
+
+    /** Time the last step took on this stage, in nanoseconds. */
+    public long lastStepNanos() {
+        return lastStepNanos;
+    }
+
+    /** Queues a step; returns at once. */
+    public void submit(StepFrame frame) {
+        thread.execute(() -> next.accept(run(frame)));
+    }
+
+    /** Runs a step on the caller's thread and returns what goes to the next hop. */
+    StepFrame run(StepFrame frame) {
+        if (frame.kind != StepFrame.Kind.STEP) {
+            return frame;
+        }
+        if (frame.epoch != epoch) {
+            return StepFrame.failed(frame.epoch, frame.step, "stage " + model.layers() + " serves allocation "
+                    + epoch + ", not " + frame.epoch);
+        }
+        long start = System.nanoTime();
+        try {
+            frame.fill(layout);
+            Tensor hidden;
+            if (model.layers().isFirst()) {
+                if (frame.payload != StepFrame.Payload.TOKENS) {
+                    throw new IllegalArgumentException("the first stage needs token ids, got " + frame.payload);
+                }
+                hidden = model.embed(frame.tokens, frame.rows);
+            } else {
+                int width = model.config().hiddenSize();
+                if (frame.payload == StepFrame.Payload.TOKENS || frame.columns != width) {
+                    throw new IllegalArgumentException("stage " + model.layers() + " needs hidden states of width "
+                            + width + ", got " + frame.payload + " × " + frame.columns);
+                }
+                hidden = model.hiddenInput(frame.rows);
+                ops.copyFromHost(frame.values, 0, hidden);
+            }
+            model.forwardLayers(hidden, layout, cache);
+            StepFrame out;
+            if (model.layers().isLast()) {
+                int vocab = model.config().vocabSize();
+                float[] logits = new float[frame.logitRows.length * vocab];
+                ops.copyToHost(model.logits(hidden, frame.logitRows), logits, 0);
+                out = frame.withLogits(logits, vocab);
+            } else {
+                float[] values = new float[frame.rows * model.config().hiddenSize()];
+                ops.copyToHost(hidden, values, 0);
+                out = frame.withHidden(activation, values, model.config().hiddenSize());
+            }
+            lastStepNanos = System.nanoTime() - start;
+            return out;
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "step " + frame.step + " failed on stage " + model.layers(), e);
+            return StepFrame.failed(frame.epoch, frame.step, "stage " + model.layers() + " failed: " + e);
+        }
+    }
+
+    @Override
+    public void close() {
+        thread.shutdownNow();
+        try {
+            thread.awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS); // a running step still uses the pool
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        cache.close();
+        model.close();
+    }
+}

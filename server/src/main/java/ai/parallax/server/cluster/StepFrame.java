@@ -1,0 +1,245 @@
+package ai.parallax.server.cluster;
+
+import ai.parallax.tensors.ops.BatchLayout;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * One message of the pipeline's data plane, carried in one {@code FrameCodec} frame on a {@code /parallax/activations}
+ * stream: a batched step travelling down the stages, its logits coming back, or the news that it failed.
+ *
+ * <pre>
+ * u8 kind (1 step, 2 logits, 3 failed) · i64 epoch · i64 step
+ * kind 1, 2: i32 sequences, then per sequence i32 start, i32 count, i32 blocks, i32 × blocks (the block table)
+ *            i32 logit rows, i32 × rows
+ *            u8 payload (1 token ids i32, 2 f32, 3 bf16) · i32 rows · i32 columns · the values, little-endian
+ * kind 3:    the error message, UTF-8
+ * </pre>
+ *
+ * The batch layout travels with every step because each stage keeps its own paged KV pool whose block numbers mirror
+ * the scheduler's: the block table of a sequence names the same blocks on every stage. The epoch numbers the
+ * allocation, so a frame from a pipeline that has since been rebuilt is recognised and dropped.
+ */
+public final class StepFrame {
+    public enum Kind { STEP, LOGITS, FAILED }
+
+    public enum Payload {
+        TOKENS(1, 4), F32(2, 4), BF16(3, 2);
+
+        final int code;
+        final int bytes;
+
+        Payload(int code, int bytes) {
+            this.code = code;
+            this.bytes = bytes;
+        }
+
+        static Payload of(int code) {
+            for (Payload p : values()) {
+                if (p.code == code) {
+                    return p;
+                }
+            }
+            throw new IllegalArgumentException("unknown step payload code " + code);
+        }
+
+        /** The activation dtype named on the command line ({@code f32}, {@code bf16}). */
+        public static Payload activation(String name) {
+            return switch (name.toLowerCase(java.util.Locale.ROOT)) {
+                case "f32" -> F32;
+                case "bf16" -> BF16;
+                default -> throw new IllegalArgumentException("--activation-dtype must be f32 or bf16, got '" + name
+                        + "'");
+            };
+        }
+    }
+
+    public final Kind kind;
+    public final long epoch;
+    public final long step;
+    /** Per sequence: start position, token count, block table. */
+    public final int[] starts;
+    public final int[] counts;
+    public final int[][] blockTables;
+    public final int[] logitRows;
+    public final Payload payload;
+    public final int rows;
+    public final int columns;
+    /** Token ids (TOKENS) or activations/logits widened to f32 (F32, BF16). */
+    public final int[] tokens;
+    public final float[] values;
+    public final String error;
+
+    private StepFrame(Kind kind, long epoch, long step, int[] starts, int[] counts, int[][] blockTables,
+                      int[] logitRows, Payload payload, int rows, int columns, int[] tokens, float[] values,
+                      String error) {
+        this.kind = kind;
+        this.epoch = epoch;
+        this.step = step;
+        this.starts = starts;
+        this.counts = counts;
+        this.blockTables = blockTables;
+        this.logitRows = logitRows;
+        this.payload = payload;
+        this.rows = rows;
+        this.columns = columns;
+        this.tokens = tokens;
+        this.values = values;
+        this.error = error;
+    }
+
+    /** The first stage's input: token ids laid out as {@code batch}. */
+    public static StepFrame tokens(long epoch, long step, BatchLayout batch, int[] tokens, int[] logitRows) {
+        int n = batch.sequenceCount();
+        int[] starts = new int[n];
+        int[] counts = new int[n];
+        int[][] tables = new int[n][];
+        for (int s = 0; s < n; s++) {
+            starts[s] = batch.startPosition(s);
+            counts[s] = batch.tokenCount(s);
+            int blocks = (starts[s] + counts[s] + batch.blockSize() - 1) / batch.blockSize();
+            tables[s] = java.util.Arrays.copyOf(batch.blockTable(s), blocks);
+        }
+        return new StepFrame(Kind.STEP, epoch, step, starts, counts, tables, logitRows.clone(), Payload.TOKENS,
+                batch.tokenCount(), 1, java.util.Arrays.copyOf(tokens, batch.tokenCount()), null, null);
+    }
+
+    /** The same step with hidden states {@code [rows, columns]} for the next stage. */
+    public StepFrame withHidden(Payload dtype, float[] hidden, int columns) {
+        return new StepFrame(Kind.STEP, epoch, step, starts, counts, blockTables, logitRows, dtype, rows, columns,
+                null, hidden, null);
+    }
+
+    /** The last stage's answer: logits {@code [logitRows, vocab]}. */
+    public StepFrame withLogits(float[] logits, int vocab) {
+        return new StepFrame(Kind.LOGITS, epoch, step, new int[0], new int[0], new int[0][], logitRows, Payload.F32,
+                logitRows.length, vocab, null, logits, null);
+    }
+
+    public static StepFrame failed(long epoch, long step, String error) {
+        return new StepFrame(Kind.FAILED, epoch, step, null, null, null, null, null, 0, 0, null, null, error);
+    }
+
+    /** Rebuilds the batch layout this step ran with. */
+    public void fill(BatchLayout layout) {
+        layout.clear();
+        for (int s = 0; s < starts.length; s++) {
+            layout.add(starts[s], counts[s], blockTables[s]);
+        }
+    }
+
+    public byte[] encode() {
+        if (kind == Kind.FAILED) {
+            byte[] text = error.getBytes(StandardCharsets.UTF_8);
+            return ByteBuffer.allocate(17 + text.length).order(ByteOrder.LITTLE_ENDIAN)
+                    .put((byte) 3).putLong(epoch).putLong(step).put(text).array();
+        }
+        int size = 17 + 4 + 4 * logitRows.length + 4 + 9 + rows * columns * payload.bytes;
+        for (int[] t : blockTables) {
+            size += 12 + 4 * t.length;
+        }
+        ByteBuffer b = ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
+        b.put((byte) (kind == Kind.STEP ? 1 : 2)).putLong(epoch).putLong(step);
+        b.putInt(starts.length);
+        for (int s = 0; s < starts.length; s++) {
+            b.putInt(starts[s]).putInt(counts[s]).putInt(blockTables[s].length);
+            for (int block : blockTables[s]) {
+                b.putInt(block);
+            }
+        }
+        b.putInt(logitRows.length);
+        for (int r : logitRows) {
+            b.putInt(r);
+        }
+        b.put((byte) payload.code).putInt(rows).putInt(columns);
+        int n = rows * columns;
+        switch (payload) {
+            case TOKENS -> b.asIntBuffer().put(tokens, 0, n);
+            case F32 -> b.asFloatBuffer().put(values, 0, n);
+            case BF16 -> {
+                for (int i = 0; i < n; i++) {
+                    b.putShort(b.position() + 2 * i, toBf16(values[i]));
+                }
+            }
+        }
+        return b.array();
+    }
+
+    /**
+     * Reads a frame.
+     *
+     * @throws IllegalArgumentException when the bytes are not a well-formed frame (the peer is then cut off)
+     */
+    public static StepFrame decode(ByteBuffer in) {
+        try {
+            ByteBuffer b = in.slice().order(ByteOrder.LITTLE_ENDIAN);
+            int code = b.get();
+            long epoch = b.getLong();
+            long step = b.getLong();
+            if (code == 3) {
+                byte[] text = new byte[b.remaining()];
+                b.get(text);
+                return failed(epoch, step, new String(text, StandardCharsets.UTF_8));
+            }
+            if (code != 1 && code != 2) {
+                throw new IllegalArgumentException("unknown step frame kind " + code);
+            }
+            int n = count(b.getInt(), b.remaining() / 12, "sequences");
+            int[] starts = new int[n];
+            int[] counts = new int[n];
+            int[][] tables = new int[n][];
+            for (int s = 0; s < n; s++) {
+                starts[s] = b.getInt();
+                counts[s] = b.getInt();
+                tables[s] = new int[count(b.getInt(), b.remaining() / 4, "blocks")];
+                b.asIntBuffer().get(tables[s]);
+                b.position(b.position() + 4 * tables[s].length);
+            }
+            int[] logitRows = new int[count(b.getInt(), b.remaining() / 4, "logit rows")];
+            b.asIntBuffer().get(logitRows);
+            b.position(b.position() + 4 * logitRows.length);
+            Payload payload = Payload.of(b.get());
+            int rows = count(b.getInt(), Integer.MAX_VALUE, "rows");
+            int columns = count(b.getInt(), Integer.MAX_VALUE, "columns");
+            long elements = (long) rows * columns;
+            if (elements * payload.bytes != b.remaining()) {
+                throw new IllegalArgumentException("payload of " + rows + "×" + columns + " " + payload + " needs "
+                        + elements * payload.bytes + " bytes, frame has " + b.remaining());
+            }
+            int[] tokens = null;
+            float[] values = null;
+            switch (payload) {
+                case TOKENS -> b.asIntBuffer().get(tokens = new int[(int) elements]);
+                case F32 -> b.asFloatBuffer().get(values = new float[(int) elements]);
+                case BF16 -> {
+                    values = new float[(int) elements];
+                    for (int i = 0; i < values.length; i++) {
+                        values[i] = Float.intBitsToFloat((b.getShort() & 0xFFFF) << 16);
+                    }
+                }
+            }
+            return new StepFrame(code == 1 ? Kind.STEP : Kind.LOGITS, epoch, step, starts, counts, tables, logitRows,
+                    payload, rows, columns, tokens, values, null);
+        } catch (java.nio.BufferUnderflowException e) {
+            throw new IllegalArgumentException("step frame is truncated", e);
+        }
+    }
+
+    private static int count(int n, int max, String what) {
+        if (n < 0 || n > max) {
+            throw new IllegalArgumentException("step frame announces " + n + " " + what + ", more than it holds");
+        }
+        return n;
+    }
+
+    /** Round to nearest even, as torch's bfloat16 conversion does; NaN stays NaN. */
+    static short toBf16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        if (Float.isNaN(f)) {
+            return (short) ((bits >>> 16) | 0x40);
+        }
+        return (short) ((bits + 0x7FFF + ((bits >>> 16) & 1)) >>> 16);
+    }
+}

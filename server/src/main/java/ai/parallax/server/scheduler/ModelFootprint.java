@@ -1,0 +1,65 @@
+package ai.parallax.server.scheduler;
+
+import ai.parallax.models.KvCache;
+import ai.parallax.models.config.ModelConfig;
+import ai.parallax.tensors.safetensors.Checkpoint;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * What a model costs in memory, per piece a pipeline stage may hold: each decoder layer (its weights plus the KV
+ * cache reserved for it), the token embedding (first stage) and the final norm with the LM head (last stage).
+ *
+ * @param layers          decoder layers
+ * @param layerBytes      weight bytes of the largest layer (layers of one model differ only by rounding, if at all)
+ * @param kvBytesPerLayer KV cache reserved per layer on every stage
+ * @param embeddingBytes  token embedding, held by the first stage
+ * @param headBytes       final norm and LM head, held by the last stage (a tied head is the embedding again)
+ */
+public record ModelFootprint(int layers, long layerBytes, long kvBytesPerLayer, long embeddingBytes, long headBytes) {
+    public ModelFootprint {
+        if (layers <= 0 || layerBytes < 0 || kvBytesPerLayer < 0 || embeddingBytes < 0 || headBytes < 0) {
+            throw new IllegalArgumentException("invalid model footprint: " + layers + " layers of " + layerBytes
+                    + " bytes, KV " + kvBytesPerLayer + ", embedding " + embeddingBytes + ", head " + headBytes);
+        }
+    }
+
+    /** Memory one layer takes on a stage: its weights and its share of the KV reserve. */
+    public long bytesPerLayer() {
+        return layerBytes + kvBytesPerLayer;
+    }
+
+    /** Memory one whole copy of the model takes: every layer, the embedding and the head. */
+    public long wholeModelBytes() {
+        return layers * bytesPerLayer() + embeddingBytes + headBytes;
+    }
+
+    /**
+     * Reads the sizes from the checkpoint's tensor headers (nothing is mapped), reserving KV for
+     * {@code kvPositions} positions per layer.
+     */
+    public static ModelFootprint of(Path dir, ModelConfig config, long kvPositions) {
+        try (Checkpoint checkpoint = Checkpoint.open(dir)) {
+            Set<String> names = checkpoint.tensorNames();
+            long largestLayer = 0;
+            for (int layer = 0; layer < config.numLayers(); layer++) {
+                String prefix = "model.layers." + layer + ".";
+                List<String> of = new ArrayList<>();
+                for (String n : names) {
+                    if (n.startsWith(prefix)) {
+                        of.add(n);
+                    }
+                }
+                largestLayer = Math.max(largestLayer, checkpoint.byteSize(of));
+            }
+            long embedding = checkpoint.byteSize(List.of("model.embed_tokens.weight"));
+            long head = (names.contains("lm_head.weight") ? checkpoint.byteSize(List.of("lm_head.weight")) : embedding)
+                    + (names.contains("model.norm.weight") ? checkpoint.byteSize(List.of("model.norm.weight")) : 0);
+            long kv = KvCache.bytesPerBlock(1, 1, config.keyValueWidth()) * kvPositions;
+            return new ModelFootprint(config.numLayers(), largestLayer, kv, embedding, head);
+        }
+    }
+}

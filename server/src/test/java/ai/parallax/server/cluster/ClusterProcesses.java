@@ -1,0 +1,148 @@
+package ai.parallax.server.cluster;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** Real {@code serve} and {@code join} processes on loopback, started from the test class path. */
+final class ClusterProcesses implements AutoCloseable {
+    static final JsonMapper JSON = new JsonMapper();
+    private static final Pattern JOIN = Pattern.compile("parallax join -s (\\S+) --token (\\S+)");
+
+    final Path dir;
+    final List<Process> processes = new ArrayList<>();
+    final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    int apiPort;
+    String schedulerAddress;
+    String token;
+    Path schedulerLog;
+
+    ClusterProcesses(Path dir) {
+        this.dir = dir;
+    }
+
+    static Path model(String name) {
+        return Path.of(System.getProperty("parallax.models"), name);
+    }
+
+    static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    private Process start(Path log, String... args) throws IOException {
+        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules", "jdk.incubator.vector", "-Xmx256m", "-cp", classPath,
+                "ai.parallax.server.cli.ParallaxCli"));
+        command.addAll(List.of(args));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        processes.add(p);
+        return p;
+    }
+
+    /** Starts the scheduler and waits for its join command. */
+    Process serve(Path model, String... extra) throws Exception {
+        apiPort = freePort();
+        schedulerLog = dir.resolve("serve.log");
+        List<String> args = new ArrayList<>(List.of("serve", "--cluster", "-m", model.toString(), "--host",
+                "127.0.0.1", "--port", Integer.toString(apiPort), "--p2p-port", "0", "--threads", "1",
+                "--kv-blocks", "64", "--benchmark-ms", "50", "--recovery-timeout", "30"));
+        args.addAll(List.of(extra));
+        Process p = start(schedulerLog, args.toArray(String[]::new));
+        await(() -> JOIN.matcher(read(schedulerLog)).find(), 30, "the join command", schedulerLog);
+        Matcher m = JOIN.matcher(read(schedulerLog));
+        m.find();
+        schedulerAddress = m.group(1);
+        token = m.group(2);
+        return p;
+    }
+
+    Process join(String name, String... extra) throws IOException {
+        List<String> args = new ArrayList<>(List.of("join", "-s", schedulerAddress, "--token", token, "--host",
+                "127.0.0.1", "--threads", "1", "--benchmark-ms", "50"));
+        args.addAll(List.of(extra));
+        return start(dir.resolve(name + ".log"), args.toArray(String[]::new));
+    }
+
+    Path log(String name) {
+        return dir.resolve(name + ".log");
+    }
+
+    static String read(Path log) {
+        try {
+            return Files.exists(log) ? Files.readString(log) : "";
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    void await(BooleanSupplier condition, int seconds, String what, Path log) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for " + what + "; log " + log + ":\n" + read(log));
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    /** Waits until the scheduler's log shows {@code count} pipelines made ready. */
+    void awaitReady(int count) throws InterruptedException {
+        await(() -> countOf(read(schedulerLog), "pipeline ready") >= count, 60, count + " ready pipelines",
+                schedulerLog);
+    }
+
+    static int countOf(String text, String needle) {
+        int n = 0;
+        for (int i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + 1)) {
+            n++;
+        }
+        return n;
+    }
+
+    /** A greedy completion through the OpenAI API; returns the response JSON. */
+    HttpResponse<String> complete(int port, String model, String prompt, int maxTokens) throws Exception {
+        String body = JSON.writeValueAsString(JSON.createObjectNode().put("model", model).put("prompt", prompt)
+                .put("max_tokens", maxTokens).put("temperature", 0));
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+                .timeout(Duration.ofSeconds(90)).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static String text(HttpResponse<String> response) throws IOException {
+        JsonNode json = JSON.readTree(response.body());
+        if (response.statusCode() != 200) {
+            throw new AssertionError("HTTP " + response.statusCode() + ": " + response.body());
+        }
+        return json.path("choices").path(0).path("text").asText();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        for (Process p : processes) {
+            p.destroy();
+        }
+        for (Process p : processes) {
+            if (!p.waitFor(5, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+package ai.parallax.server.scheduler;
+
+import ai.parallax.server.scheduler.RequestRouter.PipelineLoad;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class RequestRouterTest {
+    @Test
+    void routesToTheLeastExpectedLatencyNotRoundRobin() {
+        PipelineLoad fastButBusy = new PipelineLoad(10, 9, 1, true);   // 10·10 + 1 = 101 ms
+        PipelineLoad slowButIdle = new PipelineLoad(40, 1, 2, true);   // 40·2 + 2 = 82 ms
+        assertThat(RequestRouter.choose(List.of(fastButBusy, slowButIdle))).isEqualTo(1);
+        // The same pipelines again give the same answer: it is not taking turns.
+        assertThat(RequestRouter.choose(List.of(fastButBusy, slowButIdle))).isEqualTo(1);
+    }
+
+    @Test
+    void roundTripsCountAndTiesGoToTheLowerIndex() {
+        assertThat(RequestRouter.choose(List.of(new PipelineLoad(10, 0, 30, true), new PipelineLoad(10, 0, 5, true))))
+                .isEqualTo(1);
+        assertThat(RequestRouter.choose(List.of(new PipelineLoad(10, 2, 5, true), new PipelineLoad(10, 2, 5, true))))
+                .isZero();
+    }
+
+    @Test
+    void brokenPipelinesAreSkippedAndNoneUpGivesMinusOne() {
+        assertThat(RequestRouter.choose(List.of(new PipelineLoad(1, 0, 0, false), new PipelineLoad(50, 5, 9, true))))
+                .isEqualTo(1);
+        assertThat(RequestRouter.choose(List.of(new PipelineLoad(1, 0, 0, false)))).isEqualTo(-1);
+        assertThat(RequestRouter.choose(List.of())).isEqualTo(-1);
+    }
+}
