@@ -6,6 +6,7 @@ import ai.parallax.models.deepseek.DeepSeekModel;
 import ai.parallax.models.gptoss.GptOssModel;
 import ai.parallax.models.llama.LlamaModel;
 import ai.parallax.models.llama.LlamaVariant;
+import ai.parallax.models.quant.Q8Store;
 import ai.parallax.tensors.DType;
 import ai.parallax.models.qwen3next.Qwen3NextModel;
 import ai.parallax.tensors.ops.Ops;
@@ -91,6 +92,16 @@ public final class ModelLoader {
      */
     public static CausalLanguageModel load(Path dir, ModelConfig config, Ops ops, LayerRange range, int maxPositions,
                                            LoadProgress progress) {
+        return load(dir, config, ops, range, maxPositions, progress, WeightQuantization.NONE);
+    }
+
+    /**
+     * As {@link #load(Path, ModelConfig, Ops, LayerRange, int, LoadProgress)}, holding the linear weights as
+     * {@code conversion} says. Weights converted to Q8 are saved beside the model ({@link Q8Store}) for the next
+     * load; when that is impossible (say, a read-only directory) a warning is logged and the model runs anyway.
+     */
+    public static CausalLanguageModel load(Path dir, ModelConfig config, Ops ops, LayerRange range, int maxPositions,
+                                           LoadProgress progress, WeightQuantization conversion) {
         requireDirectory(dir);
         Function<ModelConfig, LlamaVariant> variant = LLAMA_FAMILY.get(config.modelType());
         Architecture architecture = ARCHITECTURES.get(config.modelType());
@@ -102,11 +113,18 @@ public final class ModelLoader {
         int positions = Math.min(maxPositions, config.maxPositionEmbeddings());
         WeightLoader weights = OWN_QUANTIZATION.contains(config.modelType())
                 ? new WeightLoader(Checkpoint.open(dir))
-                : new WeightLoader(Checkpoint.open(dir), Fp8Quantization.parse(config, source));
+                : new WeightLoader(Checkpoint.open(dir), Fp8Quantization.parse(config, source), conversion);
         try {
             CausalLanguageModel model = architecture != null
                     ? architecture.load(config, weights, range, ops, positions, source)
                     : LlamaModel.load(config, variant.apply(config), weights, range, ops, positions);
+            try {
+                weights.saveQuantized();
+            } catch (java.io.IOException | RuntimeException e) {
+                System.getLogger(ModelLoader.class.getName()).log(System.Logger.Level.WARNING,
+                        "could not save the Q8 copy beside " + dir + " (it will be converted again next time): "
+                                + e.getMessage());
+            }
             if (progress != null) {
                 weights.prefetch(progress);
             }

@@ -2,7 +2,14 @@ package ai.parallax.models;
 
 import ai.parallax.models.config.Fp8Quantization;
 import ai.parallax.tensors.BlockScales;
+import ai.parallax.models.quant.Q8Store;
 import ai.parallax.tensors.DType;
+import ai.parallax.tensors.quant.Q8Weights;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import ai.parallax.tensors.Tensor;
 import ai.parallax.tensors.safetensors.Checkpoint;
 
@@ -32,8 +39,69 @@ public final class WeightLoader implements AutoCloseable {
      * FP8 weight comes with its block scales attached.
      */
     public WeightLoader(Checkpoint checkpoint, Fp8Quantization quantization) {
+        this(checkpoint, quantization, WeightQuantization.NONE);
+    }
+
+    /**
+     * As {@link #WeightLoader(Checkpoint, Fp8Quantization)}; with {@link WeightQuantization#Q8}, every linear-layer
+     * matrix ({@code *_proj.weight}, {@code lm_head.weight}) in a float dtype is handed out as Q8, taken from the
+     * copy saved beside the model when there is a current one, else converted now (see {@link #saveQuantized}).
+     */
+    public WeightLoader(Checkpoint checkpoint, Fp8Quantization quantization, WeightQuantization conversion) {
         this.checkpoint = checkpoint;
         this.quantization = quantization;
+        this.q8Store = conversion == WeightQuantization.Q8 ? Q8Store.of(checkpoint) : null;
+    }
+
+    private final Q8Store q8Store;
+    private final Arena q8Arena = Arena.ofShared();
+    /** Every Q8 weight handed out, by name. */
+    private final Map<String, Tensor> q8Weights = new LinkedHashMap<>();
+    /** Those converted by this loader rather than mapped from a saved copy: what {@link #saveQuantized} writes. */
+    private final Map<String, Tensor> converted = new LinkedHashMap<>();
+
+    /**
+     * The form in which a linear layer multiplies by {@code weight}: the weight itself, or its Q8 form when this
+     * loader converts. A tied lm_head goes through here, so its Q8 copy is made while the embedding lookup keeps
+     * reading the original table.
+     */
+    public Tensor linear(Tensor weight, String linearName) {
+        if (q8Store == null || !Q8Weights.canQuantize(weight) || weight.dim(1) < Q8Weights.BLOCK) {
+            return weight;
+        }
+        Tensor existing = q8Weights.get(linearName);
+        if (existing != null) {
+            return existing;
+        }
+        Tensor q8 = q8Store.find(linearName, weight.dim(0), weight.dim(1));
+        if (q8 == null) {
+            q8 = Q8Weights.quantize(weight, q8Arena);
+            q8 = new Tensor(linearName, DType.I8, q8.shape(), q8.data()).withBlockScales(q8.blockScales());
+            converted.put(linearName, q8);
+        }
+        q8Weights.put(linearName, q8);
+        bytesLoaded += Q8Weights.byteSize(q8);
+        handedOut.add(q8);
+        return q8;
+    }
+
+    /**
+     * Saves the weights this loader converted as the model's Q8 copy, when there was no current one; returns where,
+     * or null when nothing needed saving.
+     *
+     * @throws IOException when the copy cannot be written (a read-only model directory, a full disk)
+     */
+    public Path saveQuantized() throws IOException {
+        if (q8Store == null || converted.isEmpty() || q8Store.isSaved()) {
+            return null;
+        }
+        q8Store.save(converted.values());
+        return q8Store.file();
+    }
+
+    private static boolean isLinear(String name) {
+        // Experts are left as stored: the MoE kernels route rows of float or FP8 weights.
+        return (name.endsWith("_proj.weight") && !name.contains(".experts.")) || name.equals("lm_head.weight");
     }
 
     /**
@@ -54,6 +122,9 @@ public final class WeightLoader implements AutoCloseable {
         if (!FLOAT_WEIGHTS.contains(t.dtype()) && !fp8) {
             throw new ModelException(checkpoint.directory() + ": tensor '" + name + "' has dtype " + t.dtype()
                     + "; supported weight dtypes: " + FLOAT_WEIGHTS + ", and FP8 with block scales");
+        }
+        if (q8Store != null && isLinear(name) && Q8Weights.canQuantize(t)) {
+            return linear(t, name);
         }
         Tensor scales = null;
         if (fp8) {
@@ -155,6 +226,10 @@ public final class WeightLoader implements AutoCloseable {
     @Override
     public void close() {
         checkpoint.close();
+        if (q8Store != null) {
+            q8Store.close();
+        }
+        q8Arena.close();
     }
 
     /** Bytes of every tensor handed out so far: the weight memory of this stage. */

@@ -5,6 +5,7 @@ import ai.parallax.models.LayerRange;
 import ai.parallax.models.LoadProgress;
 import ai.parallax.models.ModelException;
 import ai.parallax.models.ModelLoader;
+import ai.parallax.models.WeightQuantization;
 import ai.parallax.models.config.GenerationConfig;
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.models.tokenizer.Tokenizer;
@@ -25,6 +26,12 @@ public record LocalModel(Path directory, CausalLanguageModel model, Tokenizer to
      * {@code progress} listener, the weights are paged in before this returns.
      */
     public static LocalModel open(Path dir, Ops ops, int maxPositions, LoadProgress progress) {
+        return open(dir, ops, maxPositions, progress, WeightQuantization.NONE);
+    }
+
+    /** As {@link #open(Path, Ops, int, LoadProgress)}, holding the linear weights as {@code quantization} says. */
+    public static LocalModel open(Path dir, Ops ops, int maxPositions, LoadProgress progress,
+                                  WeightQuantization quantization) {
         ModelConfig config = ModelConfig.read(dir);
         Tokenizer tokenizer;
         try {
@@ -38,7 +45,7 @@ public record LocalModel(Path directory, CausalLanguageModel model, Tokenizer to
                     + " tokens but the model's vocab_size is " + config.vocabSize());
         }
         CausalLanguageModel model = ModelLoader.load(dir, config, ops, LayerRange.all(config.numLayers()),
-                maxPositions, progress);
+                maxPositions, progress, quantization);
         return new LocalModel(dir, model, tokenizer, generation);
     }
 

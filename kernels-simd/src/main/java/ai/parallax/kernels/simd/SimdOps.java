@@ -36,6 +36,8 @@ public final class SimdOps implements Ops {
     private final Arena arena = Arena.ofShared();
     private final WorkerPool pool;
     private final MatmulTask matmulTask;
+    private final Bf16PairedMatmul bf16Matmul;
+    private final Q8Matmul q8Matmul;
     private GroupedMatmulTask groupedMatmulTask;
     /** Created on the first FP8 weight, so that backends serving unquantised models never load its kernels. */
     private Fp8MatmulKernels.Task fp8MatmulTask;
@@ -68,6 +70,8 @@ public final class SimdOps implements Ops {
         this.parallelThreshold = parallelThreshold;
         pool = new WorkerPool(threads, "parallax-simd");
         matmulTask = new MatmulTask(threads);
+        bf16Matmul = new Bf16PairedMatmul(arena, threads);
+        q8Matmul = new Q8Matmul(arena, threads);
         attentionTask = new AttentionTask(threads);
         pagedAttentionTask = new PagedAttentionTask(threads);
         sinkAttentionTask = new SinkAttentionTask(threads);
@@ -155,7 +159,7 @@ public final class SimdOps implements Ops {
         checkOpen();
         requireF32(x, "matmul input");
         requireF32(out, "matmul output");
-        if (!Fp8MatmulKernels.isFp8(w.dtype())) {
+        if (!Fp8MatmulKernels.isFp8(w.dtype()) && !Q8Matmul.accepts(w)) {
             requireFloatWeight(w, "matmul weight");
             if (w.blockScales() != null) {
                 throw new IllegalArgumentException("matmul: weight '" + w.name() + "' is " + w.dtype()
@@ -189,6 +193,20 @@ public final class SimdOps implements Ops {
         int parts = tokens * n * k < parallelThreshold ? 1 : (int) Math.min(blocks, pool.size());
         if (Fp8MatmulKernels.isFp8(w.dtype())) {
             matmulFp8(x, w, bias, out, parts);
+            return;
+        }
+        if (Q8Matmul.accepts(w)) {
+            q8Matmul.set(x.data(), w, bias == null ? null : bias.data(), bias == null ? null : bias.dtype(),
+                    out.data(), (int) tokens);
+            pool.run(q8Matmul, parts);
+            q8Matmul.clear();
+            return;
+        }
+        if (w.dtype() == DType.BF16 && Bf16PairedMatmul.accepts(k)) {
+            bf16Matmul.set(x.data(), w.data(), bias == null ? null : bias.data(), bias == null ? null : bias.dtype(),
+                    out.data(), (int) tokens, (int) n, (int) k);
+            pool.run(bf16Matmul, parts);
+            bf16Matmul.clear();
             return;
         }
         MatmulTask task = matmulTask;

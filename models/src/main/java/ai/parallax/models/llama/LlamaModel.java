@@ -69,7 +69,7 @@ public final class LlamaModel implements CausalLanguageModel {
         if (!layers.isLast()) {
             this.lmHead = null;
         } else if (config.tieWordEmbeddings()) {
-            this.lmHead = embed;
+            this.lmHead = weights.linear(embed, "lm_head.weight");
         } else {
             this.lmHead = weights.require("lm_head.weight", vocab, hidden);
         }
@@ -236,7 +236,8 @@ public final class LlamaModel implements CausalLanguageModel {
             throw new IllegalStateException("logits() runs on the last stage; this stage holds layers " + layers);
         }
         int count = (int) hidden.rowCount();
-        Tensor rows = allPositions ? hidden : hidden.rows(count - 1, 1);
+        // A one-token step (decode) is its own last row: no view is made, so decoding allocates nothing here.
+        Tensor rows = allPositions || count == 1 ? hidden : hidden.rows(count - 1, 1);
         ops.rmsNorm(rows, finalNorm, eps, rows);
         Tensor logits = workspace.logits((int) rows.rowCount());
         ops.matmul(rows, lmHead, null, logits);

@@ -1,5 +1,6 @@
 package ai.parallax.server.cli;
 
+import ai.parallax.kernels.simd.CpuTopology;
 import ai.parallax.kernels.simd.SimdOps;
 import ai.parallax.kernels.vulkan.VulkanDeviceInfo;
 import ai.parallax.kernels.vulkan.VulkanDevices;
@@ -16,7 +17,7 @@ final class Backends {
     }
 
     /**
-     * The backend for {@code device}: the CPU (Vector API, {@code threads} workers or one per core), or a Vulkan
+     * The backend for {@code device}: the CPU (Vector API, {@code threads} workers or one per physical core), or a Vulkan
      * device. {@code auto} takes a discrete GPU when there is one, else the CPU.
      */
     static Ops open(String device, Integer threads) {
@@ -32,6 +33,6 @@ final class Backends {
         if (gpu.isPresent()) {
             return VulkanOps.open(gpu.get().index());
         }
-        return threads == null ? new SimdOps() : new SimdOps(threads);
+        return new SimdOps(threads == null ? CpuTopology.physicalCores() : threads);
     }
 }

@@ -1,5 +1,6 @@
 package ai.parallax.server.cli;
 
+import ai.parallax.models.WeightQuantization;
 import ai.parallax.runtime.GenerationRequest;
 import ai.parallax.runtime.GenerationResult;
 import ai.parallax.runtime.Generator;
@@ -105,13 +106,18 @@ public final class GenerateCommand implements Callable<Integer> {
     Integer logprobs;
 
     @Option(names = "--threads", paramLabel = "<n>",
-            description = "CPU threads for the kernels (default: all available processors).")
+            description = "CPU threads for the kernels (default: physical cores).")
     Integer threads;
 
     @Option(names = "--device", paramLabel = "<cpu|vulkan|auto>", defaultValue = "cpu",
             description = "Where the kernels run: cpu (Vector API), vulkan (the best Vulkan device) or auto "
                     + "(a discrete GPU when present, else cpu). Default: ${DEFAULT-VALUE}.")
     String device;
+
+    @Option(names = "--quantize", paramLabel = "<type>", defaultValue = "none",
+            description = "Hold linear weights as q8 (int8 in blocks of 32, converted at load and saved beside the "
+                    + "model for the next start) or none (default: ${DEFAULT-VALUE}).")
+    String quantize;
 
     @Option(names = "--ignore-eos",
             description = "Keep generating past the end-of-sequence token, up to --max-tokens.")
@@ -128,7 +134,8 @@ public final class GenerateCommand implements Callable<Integer> {
         int contextNeeded = CONTEXT_SLACK + maxTokens;
         try (Ops ops = Backends.open(device, threads);
              TerminalProgressBar bar = TerminalProgressBar.forLoading(err, !json);
-             LocalModel local = LocalModel.open(modelDirectory, ops, contextNeeded + promptLengthHint(), bar)) {
+             LocalModel local = LocalModel.open(modelDirectory, ops, contextNeeded + promptLengthHint(), bar,
+                     WeightQuantization.parse(quantize))) {
             bar.close();
             PromptText promptText = promptText(local);
             int[] ids = promptText.ids();

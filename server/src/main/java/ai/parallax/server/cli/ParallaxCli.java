@@ -28,7 +28,8 @@ import picocli.CommandLine.ScopeType;
         mixinStandardHelpOptions = true,
         versionProvider = ParallaxCli.Version.class,
         description = "Parallax: LLM inference on the JVM, on one machine or split across peers.",
-        subcommands = {GenerateCommand.class, DevicesCommand.class, ServeCommand.class, JoinCommand.class, ChatTemplateCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {GenerateCommand.class, ServeCommand.class, JoinCommand.class, ChatTemplateCommand.class,
+            SynthCommand.class, BenchCommand.class, DevicesCommand.class, CommandLine.HelpCommand.class})
 public final class ParallaxCli {
 
     static final String VERBOSE = "--verbose";

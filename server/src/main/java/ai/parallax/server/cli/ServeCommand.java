@@ -1,5 +1,6 @@
 package ai.parallax.server.cli;
 
+import ai.parallax.models.WeightQuantization;
 import ai.parallax.runtime.engine.EngineConfig;
 import ai.parallax.server.cluster.ClusterScheduler;
 import ai.parallax.server.models.BundledModel;
@@ -77,8 +78,13 @@ public final class ServeCommand implements Callable<Integer> {
             description = "The model id clients use. Default: the model directory's name.")
     String servedName;
 
-    @Option(names = "--threads", paramLabel = "<n>", description = "Compute threads. Default: one per processor.")
+    @Option(names = "--threads", paramLabel = "<n>", description = "Compute threads. Default: physical cores.")
     Integer threads;
+
+    @Option(names = "--quantize", paramLabel = "<type>", defaultValue = "none",
+            description = "Hold linear weights as q8 (int8 in blocks of 32, converted at load and saved beside the "
+                    + "model for the next start) or none (default: ${DEFAULT-VALUE}).")
+    String quantize;
 
     @Option(names = "--cluster", description = "Serve as a cluster scheduler that other machines join with "
             + "'parallax join' (implied by -n, --no-local-worker and --p2p-port).")
@@ -141,7 +147,7 @@ public final class ServeCommand implements Callable<Integer> {
         Path dir = model != null ? InputPaths.modelDirectory(model) : BundledModel.inUserCache().extract();
         LocalServer server = LocalServer.start(new LocalServer.Options(dir, host, port, kvCacheMemory,
                 check.blockSize(), maxPrefillChunk, maxRunning, maxQueue, apiKey, chatTemplate, threads, servedName,
-                maxContext), out);
+                maxContext, WeightQuantization.parse(quantize)), out);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             server.close();

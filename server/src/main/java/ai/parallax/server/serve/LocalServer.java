@@ -1,5 +1,7 @@
 package ai.parallax.server.serve;
 
+import ai.parallax.kernels.simd.CpuTopology;
+import ai.parallax.models.WeightQuantization;
 import ai.parallax.kernels.simd.SimdOps;
 import ai.parallax.models.ModelLoader;
 import ai.parallax.models.config.ModelConfig;
@@ -31,7 +33,15 @@ public final class LocalServer implements AutoCloseable {
      */
     public record Options(Path model, String host, int port, String kvCacheMemory, int blockSize,
                           int maxPrefillChunk, int maxRunning, int maxQueue, String apiKey, Path chatTemplate,
-                          Integer threads, String servedName, int maxContext) {
+                          Integer threads, String servedName, int maxContext, WeightQuantization quantization) {
+
+        /** Options with the weights as stored. */
+        public Options(Path model, String host, int port, String kvCacheMemory, int blockSize, int maxPrefillChunk,
+                       int maxRunning, int maxQueue, String apiKey, Path chatTemplate, Integer threads,
+                       String servedName, int maxContext) {
+            this(model, host, port, kvCacheMemory, blockSize, maxPrefillChunk, maxRunning, maxQueue, apiKey,
+                    chatTemplate, threads, servedName, maxContext, WeightQuantization.NONE);
+        }
     }
 
     private final ApiServer api;
@@ -60,10 +70,10 @@ public final class LocalServer implements AutoCloseable {
     }
 
     private void load(Options o, PrintWriter log, ai.parallax.models.LoadProgress progress) {
-        ops = o.threads() == null ? new SimdOps() : new SimdOps(o.threads());
+        ops = new SimdOps(o.threads() == null ? CpuTopology.physicalCores() : o.threads());
         ModelConfig config = ModelConfig.read(o.model());
         int context = Math.min(o.maxContext(), config.maxPositionEmbeddings());
-        local = LocalModel.open(o.model(), ops, context, progress);
+        local = LocalModel.open(o.model(), ops, context, progress, o.quantization());
         long perBlock = ModelLoader.kvCacheBytesPerBlock(config, config.numLayers(), o.blockSize());
         long free = freeMemory();
         long bytes = KvCacheSizing.bytes(o.kvCacheMemory(), free);

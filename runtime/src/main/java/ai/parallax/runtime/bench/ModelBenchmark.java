@@ -1,0 +1,179 @@
+package ai.parallax.runtime.bench;
+
+import ai.parallax.models.CausalLanguageModel;
+import ai.parallax.models.KvCache;
+import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.BatchLayout;
+import ai.parallax.tensors.ops.Ops;
+import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Times a loaded model the way {@code parallax bench} reports it: prefill of one long prompt, decode of one
+ * sequence token by token, and batched decode of several sequences stepping together through the paged forward.
+ * Token ids are random (seeded): speed does not depend on them.
+ *
+ * <p>Every measurement follows a warm-up of the same kind, so that C2 has compiled the kernels.
+ */
+public final class ModelBenchmark {
+    /** Positions per KV block for the batched runs: the engine's default. */
+    private static final int BLOCK_SIZE = 16;
+    /** Most warm-up rounds of decode; a cold JIT on a busy machine may need many. */
+    private static final int WARM_UP_ROUNDS = 40;
+    /** Below this many heap bytes per decoded token, no step runs uncompiled vector code any more. */
+    private static final long COMPILED_BYTES_PER_TOKEN = 1024;
+
+    /** What to measure. */
+    public record Settings(int promptTokens, int decodeTokens, List<Integer> batchSizes, int batchedSteps, long seed) {
+        public Settings {
+            if (promptTokens < 1 || decodeTokens < 1 || batchedSteps < 1) {
+                throw new IllegalArgumentException("prompt, decode and batched step counts must be at least 1");
+            }
+            batchSizes = List.copyOf(batchSizes);
+        }
+    }
+
+    /** Tokens per second of one run, and how many tokens it timed. */
+    public record Throughput(int tokens, double seconds) {
+        public double tokensPerSecond() {
+            return tokens / seconds;
+        }
+    }
+
+    /** A batched decode run: {@code batch} sequences stepping together. */
+    public record Batched(int batch, Throughput throughput) {
+    }
+
+    /** Everything measured; allocation is what all threads allocated on the heap per decoded token. */
+    public record Measurements(Throughput prefill, Throughput decode, List<Batched> batched,
+                               double decodeAllocatedBytesPerToken) {
+    }
+
+    private final CausalLanguageModel model;
+    private final Ops ops;
+    private final SplittableRandom random;
+    private final int vocab;
+
+    public ModelBenchmark(CausalLanguageModel model, Ops ops, long seed) {
+        if (!model.layers().isWholeModel()) {
+            throw new IllegalArgumentException("the benchmark needs the whole model; got layers " + model.layers());
+        }
+        this.model = model;
+        this.ops = ops;
+        this.random = new SplittableRandom(seed);
+        this.vocab = model.config().vocabSize();
+    }
+
+    /** Runs every measurement of {@code settings}. */
+    public Measurements run(Settings settings) {
+        warmUp();
+        Throughput prefill = prefill(settings.promptTokens());
+        long[] allocated = new long[1];
+        Throughput decode = decode(settings.decodeTokens(), allocated);
+        List<Batched> batched = new ArrayList<>();
+        for (int batch : settings.batchSizes()) {
+            batched.add(new Batched(batch, batchedDecode(batch, settings.batchedSteps())));
+        }
+        return new Measurements(prefill, decode, List.copyOf(batched),
+                (double) allocated[0] / settings.decodeTokens());
+    }
+
+    private void warmUp() {
+        // Each kind of step runs until C2 has compiled the kernels it uses. Vector code that still runs interpreted
+        // or in C1 boxes every vector on the heap, so allocation per token is the sign that compilation is done.
+        prefill(Math.min(128, model.maxPositions() - 1));
+        long[] allocated = new long[1];
+        int steps = Math.min(16, model.maxPositions() - 1);
+        for (int round = 0; round < WARM_UP_ROUNDS; round++) {
+            decode(steps, allocated);
+            if (allocated[0] / steps < COMPILED_BYTES_PER_TOKEN) {
+                break;
+            }
+        }
+        batchedDecode(4, 4);
+        batchedDecode(4, 4);
+    }
+
+    /** One forward pass over a prompt of {@code tokens} random ids, from an empty cache. */
+    public Throughput prefill(int tokens) {
+        int[] prompt = randomTokens(tokens);
+        try (KvCache cache = model.newKvCache(tokens)) {
+            long start = System.nanoTime();
+            Tensor logits = model.forward(prompt, tokens, 0, cache, false);
+            ops.argmax(logits, 0);
+            return new Throughput(tokens, (System.nanoTime() - start) * 1e-9);
+        }
+    }
+
+    /**
+     * Greedy decoding of {@code tokens} tokens from a one-token prompt; {@code allocated[0]} receives the heap bytes
+     * all threads allocated during the timed loop.
+     */
+    public Throughput decode(int tokens, long[] allocated) {
+        try (KvCache cache = model.newKvCache(tokens + 1)) {
+            int[] step = {randomTokens(1)[0]};
+            com.sun.management.ThreadMXBean threads =
+                    (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+            long[] ids = threads.getAllThreadIds();
+            long before = sum(threads.getThreadAllocatedBytes(ids));
+            long start = System.nanoTime();
+            for (int position = 0; position < tokens; position++) {
+                Tensor logits = model.forward(step, 1, position, cache, false);
+                step[0] = ops.argmax(logits, 0);
+            }
+            long elapsed = System.nanoTime() - start;
+            allocated[0] = sum(threads.getThreadAllocatedBytes(ids)) - before;
+            return new Throughput(tokens, elapsed * 1e-9);
+        }
+    }
+
+    /**
+     * {@code batch} sequences, each from a one-token prompt, decoding {@code steps} tokens together: every step is
+     * one paged forward pass over {@code batch} rows.
+     */
+    public Throughput batchedDecode(int batch, int steps) {
+        int blocksPerSequence = (steps + BLOCK_SIZE - 1) / BLOCK_SIZE;
+        try (KvCache cache = model.newPagedKvCache(batch * blocksPerSequence, BLOCK_SIZE)) {
+            int[][] blockTables = new int[batch][blocksPerSequence];
+            for (int s = 0; s < batch; s++) {
+                for (int b = 0; b < blocksPerSequence; b++) {
+                    blockTables[s][b] = s * blocksPerSequence + b;
+                }
+            }
+            int[] tokens = randomTokens(batch);
+            BatchLayout layout = new BatchLayout(BLOCK_SIZE);
+            long start = System.nanoTime();
+            for (int position = 0; position < steps; position++) {
+                layout.clear();
+                for (int s = 0; s < batch; s++) {
+                    layout.add(position, 1, blockTables[s]);
+                }
+                Tensor hidden = model.embed(tokens, batch);
+                model.forwardLayers(hidden, layout, cache);
+                Tensor logits = model.logits(hidden, layout.lastTokenRows());
+                for (int s = 0; s < batch; s++) {
+                    tokens[s] = ops.argmax(logits, s);
+                }
+            }
+            return new Throughput(batch * steps, (System.nanoTime() - start) * 1e-9);
+        }
+    }
+
+    private int[] randomTokens(int count) {
+        int[] ids = new int[count];
+        for (int i = 0; i < count; i++) {
+            ids[i] = random.nextInt(vocab);
+        }
+        return ids;
+    }
+
+    private static long sum(long[] values) {
+        long total = 0;
+        for (long v : values) {
+            total += Math.max(0, v);
+        }
+        return total;
+    }
+}
