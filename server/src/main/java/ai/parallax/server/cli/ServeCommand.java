@@ -146,8 +146,8 @@ public final class ServeCommand implements Callable<Integer> {
         EngineConfig check = new EngineConfig(blockSize, 1, maxPrefillChunk, maxRunning, maxQueue);
         Path dir = model != null ? InputPaths.modelDirectory(model) : BundledModel.inUserCache().extract();
         LocalServer server = LocalServer.start(new LocalServer.Options(dir, host, port, kvCacheMemory,
-                check.blockSize(), maxPrefillChunk, maxRunning, maxQueue, apiKey, chatTemplate, threads, servedName,
-                maxContext, WeightQuantization.parse(quantize)), out);
+                check.blockSize(), maxPrefillChunk, maxRunning, maxQueue, apiKey, chatTemplate, threads,
+                servedName(), maxContext, WeightQuantization.parse(quantize)), out);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             server.close();
@@ -157,6 +157,11 @@ public final class ServeCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** --served-model-name, or "stories260K" for the bundled model (not its cache folder's name). */
+    private String servedName() {
+        return servedName != null || model != null ? servedName : BundledModel.NAME;
+    }
+
     private int serveCluster() throws InterruptedException {
         PrintWriter out = spec.commandLine().getOut();
         Path dir = model != null ? InputPaths.modelDirectory(model) : BundledModel.inUserCache().extract();
@@ -164,7 +169,7 @@ public final class ServeCommand implements Callable<Integer> {
         Long offered = memory == null ? null : KvCacheSizing.bytes(memory, Long.MAX_VALUE);
         ClusterScheduler scheduler = ClusterScheduler.start(new ClusterScheduler.Options(dir, host, port,
                 p2pPort < 0 ? 4001 : p2pPort, nodes, !noLocalWorker, offered, blockSize, kvBlocks, maxPrefillChunk,
-                maxRunning, maxQueue, apiKey, chatTemplate, threads, servedName, maxContext,
+                maxRunning, maxQueue, apiKey, chatTemplate, threads, servedName(), maxContext,
                 java.time.Duration.ofSeconds(recoveryTimeout), activationDtype, identity, joinToken, benchmarkMillis),
                 out);
         CountDownLatch stopped = new CountDownLatch(1);
