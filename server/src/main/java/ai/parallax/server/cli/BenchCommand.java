@@ -198,10 +198,10 @@ public final class BenchCommand implements Callable<Integer> {
             } else {
                 out.printf(Locale.ROOT, "model: %s, %d thread(s), %d-token prompts, %d generated tokens per request, "
                         + "greedy, ignore_eos%n", dir, threadCount, servingPrompt, servingTokens);
-                out.printf(Locale.ROOT, "%11s %10s %12s %26s %26s%n", "concurrency", "tokens", "tokens/s",
+                out.printf(Locale.ROOT, "%11s %10s %12s %28s %28s%n", "concurrency", "tokens", "tokens/s",
                         "TTFT ms p50/p90/p99", "ITL ms p50/p90/p99");
                 for (ServingBenchmark.Row r : rows) {
-                    out.printf(Locale.ROOT, "%11d %10d %12.2f %26s %26s%n", r.concurrency(), r.generatedTokens(),
+                    out.printf(Locale.ROOT, "%11d %10d %12.2f %28s %28s%n", r.concurrency(), r.generatedTokens(),
                             r.tokensPerSecond(), percentiles(r.timeToFirstToken()), percentiles(r.interTokenLatency()));
                 }
             }
