@@ -9,6 +9,9 @@ import ai.parallax.models.WeightQuantization;
 import ai.parallax.models.config.GenerationConfig;
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.models.tokenizer.Tokenizer;
+import ai.parallax.runtime.engine.EngineConfig;
+import ai.parallax.runtime.engine.InferenceEngine;
+import ai.parallax.runtime.engine.LocalStepRunner;
 import ai.parallax.tensors.ops.Ops;
 
 import java.io.IOException;
@@ -52,6 +55,15 @@ public record LocalModel(Path directory, CausalLanguageModel model, Tokenizer to
     /** A generator over this model. */
     public Generator generator(Ops ops) {
         return new Generator(model, ops, tokenizer, generationConfig.eosTokenIds());
+    }
+
+    /**
+     * A started serving engine over this model: a paged KV pool of {@code config.blockCount()} blocks, continuous
+     * batching. Closing the engine frees the pool; the model stays open.
+     */
+    public InferenceEngine newEngine(Ops ops, EngineConfig config) {
+        return new InferenceEngine(new LocalStepRunner(model, ops, config.blockCount(), config.blockSize()), tokenizer,
+                generationConfig.eosTokenIds(), config).start();
     }
 
     @Override

@@ -8,9 +8,13 @@ import ai.parallax.models.LayerRange;
 import ai.parallax.models.ModelLoader;
 import ai.parallax.models.WeightQuantization;
 import ai.parallax.models.config.ModelConfig;
+import ai.parallax.runtime.LocalModel;
 import ai.parallax.runtime.bench.BenchReport;
 import ai.parallax.runtime.bench.ModelBenchmark;
 import ai.parallax.runtime.bench.ModelCost;
+import ai.parallax.runtime.bench.ServingBenchmark;
+import ai.parallax.runtime.engine.EngineConfig;
+import ai.parallax.runtime.engine.InferenceEngine;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -77,6 +81,20 @@ public final class BenchCommand implements Callable<Integer> {
             description = "Hold linear weights as q8 (int8 in blocks of 32) or none (default: ${DEFAULT-VALUE}).")
     String quantize;
 
+    @Option(names = "--serving", split = ",", paramLabel = "<n>",
+            description = "Instead of the runs above, serve this many concurrent greedy requests at a time through "
+                    + "the continuous-batching engine (e.g. 1,4,16,64) and report aggregate tokens/s, time to first "
+                    + "token and inter-token latency.")
+    List<Integer> serving;
+
+    @Option(names = "--serving-prompt", defaultValue = "128", paramLabel = "<n>",
+            description = "Prompt tokens of each --serving request (default: ${DEFAULT-VALUE}).")
+    int servingPrompt;
+
+    @Option(names = "--serving-tokens", defaultValue = "64", paramLabel = "<n>",
+            description = "Tokens each --serving request generates (default: ${DEFAULT-VALUE}).")
+    int servingTokens;
+
     @Option(names = "--json", description = "Print one JSON object with every figure instead of a table.")
     boolean json;
 
@@ -94,6 +112,9 @@ public final class BenchCommand implements Callable<Integer> {
         Path dir = InputPaths.modelDirectory(model);
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        if (serving != null) {
+            return benchServing(dir, threadCount, out, err);
+        }
 
         progress(err, "measuring memory bandwidth and FMA rate ...");
         long probeBytes = (long) probeMb << 20;
@@ -138,6 +159,58 @@ public final class BenchCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private int benchServing(Path dir, int threadCount, PrintWriter out, PrintWriter err) throws Exception {
+        ServingBenchmark.Settings settings;
+        try {
+            settings = new ServingBenchmark.Settings(serving, servingPrompt, servingTokens, seed);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--serving, --serving-prompt, --serving-tokens: "
+                    + e.getMessage());
+        }
+        int sequence = servingPrompt + servingTokens;
+        int concurrency = settings.maxConcurrency();
+        int blockSize = EngineConfig.DEFAULT_BLOCK_SIZE;
+        // A KV pool that holds every request whole, so the figures measure batching, not pre-emption.
+        EngineConfig engineConfig = new EngineConfig(blockSize, concurrency * ((sequence + blockSize - 1) / blockSize),
+                EngineConfig.DEFAULT_MAX_PREFILL_CHUNK, concurrency, concurrency);
+        try (SimdOps ops = new SimdOps(threadCount);
+             TerminalProgressBar bar = TerminalProgressBar.forLoading(err, !json);
+             LocalModel local = LocalModel.open(dir, ops, sequence + 1, bar, WeightQuantization.parse(quantize))) {
+            bar.close();
+            require(local.model().maxPositions() >= sequence, "the model's context ("
+                    + local.model().maxPositions() + " positions) is shorter than --serving-prompt plus "
+                    + "--serving-tokens (" + sequence + ")");
+            List<ServingBenchmark.Row> rows;
+            try (InferenceEngine engine = local.newEngine(ops, engineConfig)) {
+                progress(err, "serving " + serving + " concurrent requests ...");
+                rows = new ServingBenchmark(engine, local.model().config().vocabSize()).run(settings);
+            }
+            if (json) {
+                ObjectNode root = JSON.createObjectNode();
+                root.put("model", dir.toAbsolutePath().toString());
+                root.put("threads", threadCount);
+                root.put("promptTokens", servingPrompt);
+                root.put("generatedTokens", servingTokens);
+                root.set("serving", JSON.valueToTree(rows));
+                out.println(JSON.writeValueAsString(root));
+            } else {
+                out.printf(Locale.ROOT, "model: %s, %d thread(s), %d-token prompts, %d generated tokens per request, "
+                        + "greedy, ignore_eos%n", dir, threadCount, servingPrompt, servingTokens);
+                out.printf(Locale.ROOT, "%11s %10s %12s %28s %28s%n", "concurrency", "tokens", "tokens/s",
+                        "TTFT ms p50/p90/p99", "ITL ms p50/p90/p99");
+                for (ServingBenchmark.Row r : rows) {
+                    out.printf(Locale.ROOT, "%11d %10d %12.2f %28s %28s%n", r.concurrency(), r.generatedTokens(),
+                            r.tokensPerSecond(), percentiles(r.timeToFirstToken()), percentiles(r.interTokenLatency()));
+                }
+            }
+        }
+        return 0;
+    }
+
+    private static String percentiles(ServingBenchmark.Percentiles p) {
+        return String.format(Locale.ROOT, "%.1f / %.1f / %.1f", p.p50(), p.p90(), p.p99());
     }
 
     private void progress(PrintWriter err, String message) {

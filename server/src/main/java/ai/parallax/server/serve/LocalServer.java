@@ -8,7 +8,6 @@ import ai.parallax.models.config.ModelConfig;
 import ai.parallax.runtime.LocalModel;
 import ai.parallax.runtime.engine.EngineConfig;
 import ai.parallax.runtime.engine.InferenceEngine;
-import ai.parallax.runtime.engine.LocalStepRunner;
 import ai.parallax.server.api.ApiServer;
 import ai.parallax.server.api.ChatPromptFormatter;
 import ai.parallax.server.api.ServedModel;
@@ -83,8 +82,7 @@ public final class LocalServer implements AutoCloseable {
                 o.kvCacheMemory());
         EngineConfig engineConfig = new EngineConfig(o.blockSize(), blocks, o.maxPrefillChunk(), o.maxRunning(),
                 o.maxQueue());
-        engine = new InferenceEngine(new LocalStepRunner(local.model(), ops, blocks, o.blockSize()),
-                local.tokenizer(), local.generationConfig().eosTokenIds(), engineConfig).start();
+        engine = local.newEngine(ops, engineConfig);
         ChatPromptFormatter chat = ChatPromptFormatter.forModel(o.model(), local.tokenizer(), o.chatTemplate());
         String id = o.servedName() != null ? o.servedName() : o.model().getFileName().toString();
         api.ready(new ServedModel(id, engine, local.tokenizer(), chat, System.currentTimeMillis() / 1000));
