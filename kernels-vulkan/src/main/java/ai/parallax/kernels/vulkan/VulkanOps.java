@@ -2,7 +2,12 @@ package ai.parallax.kernels.vulkan;
 
 import ai.parallax.tensors.DType;
 import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.OpArguments;
 import ai.parallax.tensors.ops.Ops;
+
+import static ai.parallax.tensors.ops.OpArguments.requireF32;
+import static ai.parallax.tensors.ops.OpArguments.requireSameCount;
+import static ai.parallax.tensors.ops.OpArguments.shape;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
@@ -473,30 +478,7 @@ public final class VulkanOps implements Ops {
     @Override
     public synchronized void rope(Tensor x, int heads, int headDim, int[] positions, Tensor cos, Tensor sin) {
         checkOpen();
-        requireF32(x, "rope input");
-        requireF32(cos, "rope cos table");
-        requireF32(sin, "rope sin table");
-        long half = cos.rowLength();
-        if (sin.rowLength() != half || sin.rowCount() != cos.rowCount()) {
-            throw new IllegalArgumentException("rope: sin table " + shape(sin) + " differs from cos table "
-                    + shape(cos));
-        }
-        if (heads <= 0 || headDim <= 0 || 2 * half > headDim) {
-            throw new IllegalArgumentException("rope: rotary width " + 2 * half + " (from cos table "
-                    + shape(cos) + ") does not fit " + heads + " heads of dimension " + headDim);
-        }
-        long width = (long) heads * headDim;
-        if (x.elementCount() != positions.length * width) {
-            throw new IllegalArgumentException("rope: input '" + x.name() + "' " + shape(x) + " should be ["
-                    + positions.length + ", " + width + "] for " + positions.length + " positions");
-        }
-        long maxPositions = cos.rowCount();
-        for (int t = 0; t < positions.length; t++) {
-            if (positions[t] < 0 || positions[t] >= maxPositions) {
-                throw new IndexOutOfBoundsException("rope: position " + positions[t] + " of token " + t
-                        + " is outside the cos/sin tables of " + maxPositions + " positions");
-            }
-        }
+        long half = OpArguments.ropeHalfWidth(x, heads, headDim, positions, cos, sin);
         if (positions.length == 0 || half == 0) {
             return;
         }
@@ -1064,11 +1046,6 @@ public final class VulkanOps implements Ops {
         }
     }
 
-    private static void requireF32(Tensor t, String role) {
-        if (t.dtype() != DType.F32) {
-            throw new IllegalArgumentException(role + " '" + t.name() + "' must be F32, is " + t.dtype());
-        }
-    }
 
     private static void requireFloatWeight(Tensor t, String role) {
         if (t.dtype() != DType.F32 && t.dtype() != DType.BF16 && t.dtype() != DType.F16) {
@@ -1077,14 +1054,5 @@ public final class VulkanOps implements Ops {
         }
     }
 
-    private static void requireSameCount(Tensor a, Tensor b, String op) {
-        if (a.elementCount() != b.elementCount()) {
-            throw new IllegalArgumentException(op + ": '" + a.name() + "' " + shape(a) + " and '" + b.name()
-                    + "' " + shape(b) + " differ in element count");
-        }
-    }
 
-    private static String shape(Tensor t) {
-        return Arrays.toString(t.shape());
-    }
 }
