@@ -70,6 +70,16 @@ public record ModelShape(String name, String modelType, String tokenizerName, in
         return List.copyOf(SHAPES.keySet());
     }
 
+    /** The first {@code layers} decoder layers only: one pipeline stage's slice, as a model of its own. */
+    public ModelShape withLayers(int layers) {
+        if (layers < 1 || layers > numLayers) {
+            throw new ModelException("layers " + layers + " is outside [1, " + numLayers + "] for shape " + name);
+        }
+        return new ModelShape(name, modelType, tokenizerName, hiddenSize, intermediateSize, layers, numHeads,
+                numKeyValueHeads, headDim, vocabSize, ropeTheta, llama3Rope, maxPositionEmbeddings, rmsNormEps,
+                tieWordEmbeddings, bosTokenId, eosTokenId, experts, expertsPerToken, expertIntermediate);
+    }
+
     public boolean isMixtureOfExperts() {
         return experts > 0;
     }

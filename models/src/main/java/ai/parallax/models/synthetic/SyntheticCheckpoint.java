@@ -81,7 +81,8 @@ public final class SyntheticCheckpoint {
     public record Summary(Path directory, long parameters, long tensorBytes, List<Path> shards) {
     }
 
-    private final ModelShape shape;
+    private final ModelShape shape;        // null for a family shape
+    private final FamilyShape family;      // null for a Llama-style shape
     private final WeightFormat format;
     private final long seed;
     /** One chunk buffer for every tensor: the writer's memory does not grow with the number of tensors. */
@@ -90,8 +91,44 @@ public final class SyntheticCheckpoint {
 
     public SyntheticCheckpoint(ModelShape shape, WeightFormat format, long seed) {
         this.shape = shape;
+        this.family = null;
         this.format = format;
         this.seed = seed;
+    }
+
+    /**
+     * A writer for one of the large families, in the storage its official checkpoints use: block FP8 for
+     * DeepSeek-V3 and Kimi-K2 (their config carries an fp8 {@code quantization_config}), BF16 with MXFP4 experts for
+     * gpt-oss, BF16 for Qwen3-Next.
+     */
+    public SyntheticCheckpoint(FamilyShape family, long seed) {
+        this.shape = null;
+        this.family = family;
+        this.format = "fp8".equals(family.config().path("quantization_config").path("quant_method").asText())
+                ? WeightFormat.FP8 : WeightFormat.BF16;
+        this.seed = seed;
+    }
+
+    /** The weight format this writer stores projections in. */
+    public WeightFormat format() {
+        return format;
+    }
+
+    /** Parameters of the model written: one per stored value (an MXFP4 byte holds two), scales not counted. */
+    public long parameterCount() {
+        if (shape != null) {
+            return shape.parameterCount();
+        }
+        long count = 0;
+        for (Entry e : entries()) {
+            String name = e.name();
+            if (name.endsWith("_scales") || name.endsWith(".weight_scale_inv")) {
+                continue;
+            }
+            long elements = ai.parallax.tensors.Tensor.elementCount(e.shape());
+            count += name.endsWith("_blocks") ? 2 * elements : elements;
+        }
+        return count;
     }
 
     /**
@@ -99,11 +136,25 @@ public final class SyntheticCheckpoint {
      * {@code tokenizerDir} when it is not null.
      */
     public Summary write(Path out, Path tokenizerDir, long maxShardBytes, LoadProgress progress) throws IOException {
+        return write(out, tokenizerDir, maxShardBytes, progress, false);
+    }
+
+    /**
+     * As {@link #write(Path, Path, long, LoadProgress)}; with {@code holes}, every tensor's data is left as a hole
+     * that reads as zeros, so the checkpoint has its full layout (headers, index, file sizes) and takes almost no
+     * disk on a file system with sparse files. Such a model loads and can be placed, but its outputs mean nothing:
+     * it is for checking layouts and memory estimates of models too large to write.
+     */
+    public Summary write(Path out, Path tokenizerDir, long maxShardBytes, LoadProgress progress, boolean holes)
+            throws IOException {
         if (tokenizerDir != null && !Files.isRegularFile(tokenizerDir.resolve("tokenizer.json"))) {
             throw new ModelException("no tokenizer.json in " + tokenizerDir);
         }
         Files.createDirectories(out);
         List<Entry> entries = entries();
+        if (holes) {
+            entries = entries.stream().map(e -> new Entry(e.name(), e.dtype(), e.shape(), TensorBytes.HOLE)).toList();
+        }
         long total = entries.stream().mapToLong(Entry::byteSize).sum();
         List<List<Entry>> shards = shards(entries, maxShardBytes, total, progress);
         Files.writeString(out.resolve("config.json"), configJson());
@@ -116,11 +167,14 @@ public final class SyntheticCheckpoint {
             }
         }
         List<Path> files = SafetensorsWriter.writeSharded(out, shards, Map.of("format", "pt"));
-        return new Summary(out, shape.parameterCount(), total, files);
+        return new Summary(out, parameterCount(), total, files);
     }
 
     /** Every tensor of the model, in the order Hugging Face's state dict lists them. */
     List<Entry> entries() {
+        if (family != null) {
+            return FamilyCheckpointLayout.entries(this, family.config());
+        }
         long hidden = shape.hiddenSize();
         List<Entry> entries = new ArrayList<>();
         entries.add(dense("model.embed_tokens.weight", shape.vocabSize(), hidden));
@@ -159,7 +213,8 @@ public final class SyntheticCheckpoint {
         return entries;
     }
 
-    private void projection(List<Entry> entries, String prefix, long rows, long cols) {
+    /** A projection {@code [rows, cols]} in the writer's format: BF16/F16/F32, or F8_E4M3 with block scales. */
+    void projection(List<Entry> entries, String prefix, long rows, long cols) {
         if (format != WeightFormat.FP8) {
             entries.add(dense(prefix + ".weight", rows, cols));
             return;
@@ -175,13 +230,23 @@ public final class SyntheticCheckpoint {
         entries.add(Entry.ofFloats(prefix + ".weight_scale_inv", DType.F32, new long[] {blockRows, blockCols}, scales));
     }
 
-    private Entry dense(String name, long rows, long cols) {
+    /** A matrix {@code [rows, cols]} in the writer's plain type, uniform with variance {@code 1 / cols}. */
+    Entry dense(String name, long rows, long cols) {
         return new Entry(name, format.dtype, new long[] {rows, cols},
                 randomBytes(name, rows * cols, format.dtype, 0f, uniformBound(cols)));
     }
 
     private Entry norm(String name, long width) {
         return new Entry(name, format.dtype, new long[] {width}, randomBytes(name, width, format.dtype, 1f, 0.05f));
+    }
+
+    /**
+     * A tensor of {@code dtype} uniform in {@code center ± bound}; for U8, the value rounded and clamped to a byte
+     * (so {@code 127.5 ± 128} gives every byte, {@code e ± 0} the constant {@code e}).
+     */
+    Entry filled(String name, DType dtype, float center, float bound, long... dims) {
+        return new Entry(name, dtype, dims, randomBytes(name, ai.parallax.tensors.Tensor.elementCount(dims), dtype,
+                center, bound));
     }
 
     private static float uniformBound(long fanIn) {
@@ -205,6 +270,7 @@ public final class SyntheticCheckpoint {
                         case F16 -> chunk.putShort(FloatFormats.floatToF16(v));
                         case BF16 -> chunk.putShort(FloatFormats.floatToBf16(v));
                         case F8_E4M3 -> chunk.put(floatToF8e4m3(v));
+                        case U8 -> chunk.put((byte) Math.clamp(Math.round(Math.floor(v)), 0, 255));
                         default -> throw new IllegalStateException("no random " + dtype + " weights");
                     }
                 }
@@ -259,6 +325,11 @@ public final class SyntheticCheckpoint {
             }
             long size = entry.byteSize();
             TensorBytes source = entry.bytes();
+            if (source == TensorBytes.HOLE) {
+                current.add(entry);
+                currentBytes += size;
+                continue;
+            }
             current.add(new Entry(entry.name(), entry.dtype(), entry.shape(), channel -> {
                 source.writeTo(channel);
                 written[0] += size;
@@ -272,6 +343,9 @@ public final class SyntheticCheckpoint {
 
     /** config.json with the fields transformers writes for this model_type, keys sorted as it sorts them. */
     String configJson() throws IOException {
+        if (family != null) {
+            return JSON.writeValueAsString(JSON.treeToValue(family.config(), TreeMap.class)) + "\n";
+        }
         Map<String, Object> c = new TreeMap<>();
         c.put("attention_bias", false);
         c.put("attention_dropout", 0.0);
@@ -345,14 +419,23 @@ public final class SyntheticCheckpoint {
 
     private String generationConfigJson() throws IOException {
         Map<String, Object> g = new TreeMap<>();
-        g.put("bos_token_id", shape.bosTokenId());
-        g.put("eos_token_id", shape.eosTokenId());
+        if (family != null) {
+            for (String field : List.of("bos_token_id", "eos_token_id")) {
+                if (family.config().has(field)) {
+                    g.put(field, family.config().get(field).asInt());
+                }
+            }
+        } else {
+            g.put("bos_token_id", shape.bosTokenId());
+            g.put("eos_token_id", shape.eosTokenId());
+        }
         g.put("transformers_version", "4.51.0");
         return JSON.writeValueAsString(g) + "\n";
     }
 
     @Override
     public String toString() {
-        return String.format(Locale.ROOT, "%s %s seed %d", shape.name(), format, seed);
+        return String.format(Locale.ROOT, "%s %s seed %d", shape != null ? shape.name() : family.name(), format,
+                seed);
     }
 }

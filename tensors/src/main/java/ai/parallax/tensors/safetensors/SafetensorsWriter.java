@@ -60,6 +60,14 @@ public final class SafetensorsWriter {
             };
         }
 
+        /**
+         * Leaves the tensor's bytes unwritten, a hole that reads as zeros (a sparse file where the file system has
+         * them): for checkpoints whose layout, not their values, is under test, which then cost no disk.
+         */
+        TensorBytes HOLE = out -> {
+            throw new IllegalStateException("a hole is skipped by the writer, never written");
+        };
+
         static TensorBytes of(byte[] bytes) {
             return of(MemorySegment.ofArray(bytes));
         }
@@ -140,6 +148,10 @@ public final class SafetensorsWriter {
             writeFully(channel, prefix);
             writeFully(channel, ByteBuffer.wrap(header));
             for (Entry entry : entries) {
+                if (entry.bytes() == TensorBytes.HOLE) {
+                    channel.position(channel.position() + entry.byteSize());
+                    continue;
+                }
                 // The source sees only a counting, non-closable channel: it cannot seek, close or skip the check.
                 CountingChannel counter = new CountingChannel(channel);
                 entry.bytes().writeTo(counter);
@@ -149,6 +161,10 @@ public final class SafetensorsWriter {
                             + " bytes but shape " + Arrays.toString(entry.shape) + " of " + entry.dtype()
                             + " needs " + entry.byteSize());
                 }
+            }
+            if (channel.size() < channel.position()) {
+                // Holes at the end: the file must still be as long as its header says.
+                channel.write(ByteBuffer.allocate(1), channel.position() - 1);
             }
             complete = true;
         } finally {
