@@ -10,6 +10,7 @@ import ai.parallax.models.WeightQuantization;
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.runtime.LocalModel;
 import ai.parallax.runtime.bench.BenchReport;
+import ai.parallax.runtime.bench.LayerBenchmark;
 import ai.parallax.runtime.bench.ModelBenchmark;
 import ai.parallax.runtime.bench.ModelCost;
 import ai.parallax.runtime.bench.ServingBenchmark;
@@ -95,6 +96,23 @@ public final class BenchCommand implements Callable<Integer> {
             description = "Tokens each --serving request generates (default: ${DEFAULT-VALUE}).")
     int servingTokens;
 
+    @Option(names = "--per-layer", description = "Instead of the runs above, time every decoder layer on its own "
+            + "(as a one-layer stage) at the --layer-batch sizes: step time, bytes read per token and the fraction "
+            + "of memory bandwidth, per layer type. Meant for slices written by 'synth --layers N'.")
+    boolean perLayer;
+
+    @Option(names = "--layer-batch", defaultValue = "1,16", split = ",", paramLabel = "<n>",
+            description = "Batch sizes of --per-layer (default: ${DEFAULT-VALUE}).")
+    List<Integer> layerBatches;
+
+    @Option(names = "--layer-context", defaultValue = "256", paramLabel = "<n>",
+            description = "Cached positions each sequence attends to in --per-layer (default: ${DEFAULT-VALUE}).")
+    int layerContext;
+
+    @Option(names = "--layer-steps", defaultValue = "8", paramLabel = "<n>",
+            description = "Timed decode steps per --per-layer figure (default: ${DEFAULT-VALUE}).")
+    int layerSteps;
+
     @Option(names = "--json", description = "Print one JSON object with every figure instead of a table.")
     boolean json;
 
@@ -114,6 +132,9 @@ public final class BenchCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         if (serving != null) {
             return benchServing(dir, threadCount, out, err);
+        }
+        if (perLayer) {
+            return benchLayers(dir, threadCount, out, err);
         }
 
         progress(err, "measuring memory bandwidth and FMA rate ...");
@@ -205,6 +226,44 @@ public final class BenchCommand implements Callable<Integer> {
                             r.tokensPerSecond(), percentiles(r.timeToFirstToken()), percentiles(r.interTokenLatency()));
                 }
             }
+        }
+        return 0;
+    }
+
+    private int benchLayers(Path dir, int threadCount, PrintWriter out, PrintWriter err) throws Exception {
+        LayerBenchmark.Settings settings;
+        try {
+            settings = new LayerBenchmark.Settings(layerContext, layerBatches, layerSteps, seed);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--layer-batch, --layer-context, --layer-steps: "
+                    + e.getMessage());
+        }
+        progress(err, "measuring memory bandwidth ...");
+        double bandwidth = HardwareProbe.readBandwidth(threadCount, (long) probeMb << 20).median();
+        ModelConfig config = ModelConfig.read(dir);
+        List<LayerBenchmark.LayerFigures> figures;
+        try (SimdOps ops = new SimdOps(threadCount)) {
+            progress(err, "timing " + config.numLayers() + " layer(s) one at a time ...");
+            figures = new LayerBenchmark(dir, config, ops, seed).run(settings, bandwidth);
+        }
+        if (json) {
+            ObjectNode root = JSON.createObjectNode();
+            root.put("model", dir.toAbsolutePath().toString());
+            root.put("modelType", config.modelType());
+            root.put("threads", threadCount);
+            root.put("bandwidth", bandwidth);
+            root.put("context", layerContext);
+            root.set("layers", JSON.valueToTree(figures));
+            out.println(JSON.writeValueAsString(root));
+            return 0;
+        }
+        out.printf(Locale.ROOT, "model: %s (%s), %d thread(s), read bandwidth %.1f GB/s, context %d%n", dir,
+                config.modelType(), threadCount, bandwidth / 1e9, layerContext);
+        out.printf(Locale.ROOT, "%5s  %-44s %5s %10s %14s %8s%n", "layer", "type", "batch", "step ms", "MB/token",
+                "% bw");
+        for (LayerBenchmark.LayerFigures f : figures) {
+            out.printf(Locale.ROOT, "%5d  %-44s %5d %10.2f %14.2f %7.1f%%%n", f.layer(), f.kind(), f.batch(),
+                    f.stepSeconds() * 1e3, f.bytesPerToken() / 1e6, 100 * f.bandwidthFraction());
         }
         return 0;
     }

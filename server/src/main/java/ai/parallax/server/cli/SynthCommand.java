@@ -9,6 +9,8 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -76,6 +78,11 @@ public final class SynthCommand implements Callable<Integer> {
             shapeName = cut.name() + (layers == null ? "" : " (" + layers + " of " + family.numLayers() + " layers)");
             tokenizerName = family.tokenizerName();
         } else {
+            if (!ModelShape.names().contains(shape)) {
+                List<String> known = new ArrayList<>(ModelShape.names());
+                known.addAll(FamilyShape.names());
+                throw new UserError("unknown model shape \"" + shape + "\" (known: " + String.join(", ", known) + ")");
+            }
             ModelShape modelShape = ModelShape.named(shape);
             if (layers != null) {
                 if (layers < 1 || layers > modelShape.numLayers()) {

@@ -68,4 +68,59 @@ class SynthBenchCommandTest {
         assertThat(synth.exitCode()).isNotZero();
         assertThat(synth.err()).contains("gpt-5").contains("llama-3.2-1b");
     }
+
+    @Test
+    void synthLayersWritesOnlyTheFirstLayersAndFamilyShapesRefuseADtype(@TempDir Path dir) throws Exception {
+        Path model = dir.resolve("tiny-1");
+        ParallaxCliTest.Run synth = run("synth", "--shape", "tiny", "--layers", "1", "--out", model.toString(),
+                "--tokenizer", STORIES.toString());
+        assertThat(synth.exitCode()).as(synth.err()).isZero();
+        assertThat(new ObjectMapper().readTree(model.resolve("config.json").toFile()).get("num_hidden_layers").asInt())
+                .isEqualTo(1);
+
+        ParallaxCliTest.Run fp8 = run("synth", "--shape", "gpt-oss-20b", "--dtype", "fp8", "--layers", "1", "--out",
+                dir.resolve("oss").toString());
+        assertThat(fp8.exitCode()).isNotZero();
+        assertThat(fp8.err()).contains("gpt-oss-20b").contains("--dtype fp8");
+
+        ParallaxCliTest.Run tooMany = run("synth", "--shape", "kimi-k2", "--layers", "62", "--out",
+                dir.resolve("kimi").toString());
+        assertThat(tooMany.exitCode()).isNotZero();
+        assertThat(tooMany.err()).contains("--layers 62").contains("61");
+    }
+
+    @Test
+    void perLayerBenchReportsEveryLayerTypeOfEachFamilyAtEachBatch() throws Exception {
+        Path models = STORIES.getParent();
+        String[][] cases = {
+                {"tiny-random-gpt-oss", "sliding attention (window 8) + MoE 4/8", "full attention + MoE 4/8"},
+                {"tiny-random-deepseek-v3", "MLA + dense MLP", "MLA + MoE 4/16"},
+                {"tiny-random-qwen3-next", "linear attention + MoE 2/8", "full attention + MoE 2/8",
+                        "linear attention + dense MLP"}};
+        for (String[] c : cases) {
+            ParallaxCliTest.Run bench = run("bench", "-m", models.resolve(c[0]).toString(), "--per-layer", "--json",
+                    "--threads", "1", "--layer-context", "24", "--layer-steps", "2", "--probe-mb", "64");
+            assertThat(bench.exitCode()).as(bench.err()).isZero();
+            JsonNode report = new ObjectMapper().readTree(bench.out());
+            JsonNode layers = report.get("layers");
+            int layerCount = new ObjectMapper().readTree(models.resolve(c[0]).resolve("config.json").toFile())
+                    .get("num_hidden_layers").asInt();
+            assertThat(layers).as(c[0]).hasSize(2 * layerCount);
+            java.util.Set<String> kinds = new java.util.HashSet<>();
+            double bandwidth = report.get("bandwidth").asDouble();
+            for (JsonNode row : layers) {
+                kinds.add(row.get("kind").asText());
+                double seconds = row.get("stepSeconds").asDouble();
+                double bytes = row.get("bytesPerToken").asDouble();
+                assertThat(seconds).isPositive();
+                assertThat(bytes).isPositive();
+                assertThat(row.get("bandwidthFraction").asDouble())
+                        .isCloseTo(bytes * row.get("batch").asInt() / seconds / bandwidth, within(1e-9));
+            }
+            assertThat(kinds).as(c[0]).containsExactlyInAnyOrder(java.util.Arrays.copyOfRange(c, 1, c.length));
+            // A batch of 16 shares the weights it reads: fewer bytes per token than one sequence alone.
+            assertThat(layers.get(1).get("bytesPerToken").asDouble())
+                    .isLessThan(layers.get(0).get("bytesPerToken").asDouble());
+        }
+    }
 }
