@@ -62,7 +62,8 @@ public record LocalModel(Path directory, CausalLanguageModel model, Tokenizer to
      * batching. Closing the engine frees the pool; the model stays open.
      */
     public InferenceEngine newEngine(Ops ops, EngineConfig config) {
-        return new InferenceEngine(new LocalStepRunner(model, ops, config.blockCount(), config.blockSize()), tokenizer,
+        return new InferenceEngine(new LocalStepRunner(model, ops, config.blockCount(), config.blockSize(),
+                config.maxRunning()), tokenizer,
                 generationConfig.eosTokenIds(), config).start();
     }
 

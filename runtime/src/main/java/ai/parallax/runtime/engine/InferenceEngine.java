@@ -8,6 +8,7 @@ import ai.parallax.runtime.GenerationResult.FinishReason;
 import ai.parallax.runtime.StopStringMatcher;
 import ai.parallax.runtime.engine.RequestRejectedException.Reason;
 import ai.parallax.runtime.kv.BlockAllocator;
+import ai.parallax.runtime.kv.StateSlotAllocator;
 import ai.parallax.runtime.sampling.Sampler;
 import ai.parallax.runtime.sampling.TokenLogprob;
 import ai.parallax.runtime.scheduling.SequenceState;
@@ -66,6 +67,7 @@ public final class InferenceEngine implements AutoCloseable {
     private final ArrayDeque<SequenceState> waiting = new ArrayDeque<>();
     private final Map<Long, ActiveRequest> active = new HashMap<>();
     private final BatchLayout layout;
+    private final StateSlotAllocator stateSlots; // null unless the model keeps a recurrent state per sequence
     private int[] stepTokens = new int[256];
     private float[] logits;
     private long preemptions;
@@ -85,7 +87,8 @@ public final class InferenceEngine implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.eosTokenIds = Set.copyOf(eosTokenIds);
         this.config = config;
-        this.allocator = new BlockAllocator(config.blockCount(), config.blockSize());
+        this.allocator = new BlockAllocator(config.blockCount(), config.blockSize(), !runner.hasRecurrentState());
+        this.stateSlots = runner.hasRecurrentState() ? new StateSlotAllocator(config.maxRunning()) : null;
         this.scheduler = new StepScheduler(config.maxPrefillChunk(), config.maxRunning());
         this.vocab = runner.vocabularySize();
         this.contextLimit = Math.min(runner.maxPositions(), config.capacityPositions());
@@ -236,6 +239,7 @@ public final class InferenceEngine implements AutoCloseable {
         preemptions += plan.preempted().size();
         for (SequenceState s : plan.preempted()) {
             LOG.fine(() -> "pre-empted " + s + ": the KV pool is full");
+            releaseStateSlot(s);
         }
         if (plan.isEmpty()) {
             return;
@@ -248,7 +252,8 @@ public final class InferenceEngine implements AutoCloseable {
         int samplers = 0;
         int at = 0;
         for (StepPlan.Entry e : plan.entries()) {
-            layout.add(e.start(), e.count(), e.sequence().blocks().table());
+            layout.add(e.start(), e.count(), e.sequence().blocks().table(),
+                    stateSlots == null ? BatchLayout.NO_STATE_SLOT : stateSlots.slotOf(e.sequence().id()));
             System.arraycopy(e.sequence().tokens(), e.start(), stepTokens, at, e.count());
             at += e.count();
             if (e.samples()) {
@@ -277,6 +282,7 @@ public final class InferenceEngine implements AutoCloseable {
                     + running.size() + " running sequences");
             for (int i = running.size() - 1; i >= 0; i--) {
                 SequenceState s = running.get(i);
+                releaseStateSlot(s);
                 s.preempt();
                 waiting.addFirst(s);
                 preemptions++;
@@ -403,7 +409,14 @@ public final class InferenceEngine implements AutoCloseable {
         }
     }
 
+    private void releaseStateSlot(SequenceState s) {
+        if (stateSlots != null) {
+            stateSlots.release(s.id());
+        }
+    }
+
     private void removeSequence(ActiveRequest r) {
+        releaseStateSlot(r.sequence);
         running.remove(r.sequence);
         waiting.remove(r.sequence);
         r.sequence.release();

@@ -13,13 +13,21 @@ public final class LocalStepRunner implements StepRunner {
     private final KvCache cache;
 
     public LocalStepRunner(CausalLanguageModel model, Ops ops, int blockCount, int blockSize) {
+        this(model, ops, blockCount, blockSize, 1);
+    }
+
+    /**
+     * A runner over a pool of {@code blockCount} blocks, for at most {@code maxSequences} sequences in one step:
+     * as many recurrent state slots as that, for a model with linear attention.
+     */
+    public LocalStepRunner(CausalLanguageModel model, Ops ops, int blockCount, int blockSize, int maxSequences) {
         if (!model.layers().isWholeModel()) {
             throw new IllegalArgumentException("a local step runner needs the whole model; got layers "
                     + model.layers());
         }
         this.model = model;
         this.ops = ops;
-        this.cache = model.newPagedKvCache(blockCount, blockSize);
+        this.cache = model.newPagedKvCache(blockCount, blockSize, maxSequences);
     }
 
     @Override
@@ -30,6 +38,11 @@ public final class LocalStepRunner implements StepRunner {
     @Override
     public int maxPositions() {
         return model.maxPositions();
+    }
+
+    @Override
+    public boolean hasRecurrentState() {
+        return cache.recurrentStates() != null;
     }
 
     @Override

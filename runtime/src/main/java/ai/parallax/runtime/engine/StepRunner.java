@@ -16,6 +16,15 @@ public interface StepRunner extends AutoCloseable {
     int maxPositions();
 
     /**
+     * Whether the model keeps a recurrent state per sequence (linear attention) beside its KV blocks. The engine then
+     * names a state slot for each sequence of a batch (at most {@code maxRunning} at once) and never shares a cached
+     * prefix, since the state of a skipped prefix cannot be shared.
+     */
+    default boolean hasRecurrentState() {
+        return false;
+    }
+
+    /**
      * Runs {@code tokens[0, batch.tokenCount())} laid out as {@code batch} and writes the logits of the rows
      * {@code logitRows} into {@code logits}, row after row.
      */

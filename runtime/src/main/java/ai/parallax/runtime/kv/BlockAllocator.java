@@ -40,8 +40,19 @@ public final class BlockAllocator {
     private final Map<Long, Integer> byHash = new HashMap<>();
     private long prefixHitBlocks;
     private long evictions;
+    private final boolean prefixCaching;
 
     public BlockAllocator(int blockCount, int blockSize) {
+        this(blockCount, blockSize, true);
+    }
+
+    /**
+     * With {@code prefixCaching} false, no block is ever shared: {@link #lookup} finds nothing and {@link #publish}
+     * records nothing. A model whose layers carry a recurrent state needs this, because a sequence that skipped a
+     * cached prefix would lack that prefix in its state (its keys and values can be shared; its state cannot).
+     */
+    public BlockAllocator(int blockCount, int blockSize, boolean prefixCaching) {
+        this.prefixCaching = prefixCaching;
         if (blockCount <= 0 || blockSize <= 0) {
             throw new IllegalArgumentException("a KV pool needs blocks, got " + blockCount + " blocks of " + blockSize
                     + " positions");
@@ -160,6 +171,9 @@ public final class BlockAllocator {
      * over, retained for the caller; -1 when there is none.
      */
     public int lookup(long hash, int[] tokens, int from) {
+        if (!prefixCaching) {
+            return -1;
+        }
         Integer block = byHash.get(hash);
         if (block == null || !Arrays.equals(tokensOf[block], 0, blockSize, tokens, from, from + blockSize)) {
             return -1;
@@ -178,7 +192,7 @@ public final class BlockAllocator {
         if (refCount[block] <= 0) {
             throw new IllegalStateException("block " + block + " must be held to be published");
         }
-        if (published[block] || byHash.containsKey(hash)) {
+        if (!prefixCaching || published[block] || byHash.containsKey(hash)) {
             return;
         }
         published[block] = true;

@@ -65,7 +65,8 @@ class InferenceEngineTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"stories260K", "tiny-random-qwen3", "tiny-random-deepseek-v3", "tiny-random-gpt-oss"})
+    @ValueSource(strings = {"stories260K", "tiny-random-qwen3", "tiny-random-deepseek-v3", "tiny-random-gpt-oss",
+            "tiny-random-qwen3-next"})
     void greedyRequestGivesTheSameTokensAloneOrAmongFifteenOthers(String name) throws Exception {
         try (CausalLanguageModel model = ModelLoader.load(model(name), ops, 512)) {
             int vocab = model.config().vocabSize();
@@ -78,8 +79,9 @@ class InferenceEngineTest {
             }
             // Prefill chunks of 16 make the long prompts span several steps, mixed with the others' decodes.
             EngineConfig config = new EngineConfig(4, 512, 16, 64, 64);
-            try (InferenceEngine engine = new InferenceEngine(new LocalStepRunner(model, ops, 512, 4), null,
-                    Set.of(), config).start()) {
+            // Qwen3-Next's linear-attention layers get one recurrent state slot per running sequence.
+            try (InferenceEngine engine = new InferenceEngine(new LocalStepRunner(model, ops, 512, 4,
+                    config.maxRunning()), null, Set.of(), config).start()) {
                 List<CompletableFuture<GenerationResult>> results = new ArrayList<>();
                 for (int[] p : prompts) {
                     results.add(submit(engine, GenerationRequest.greedy(p, 24)));
@@ -171,6 +173,42 @@ class InferenceEngineTest {
                     assertThat(logprobs.get(i).logprob()).isCloseTo(expected.logprobs().get(i).logprob(),
                             org.assertj.core.api.Assertions.within(1e-4));
                 }
+            }
+        }
+    }
+
+    @Test
+    void linearAttentionModelPreemptsRecomputesAndNeverReusesAPrefixWithoutItsState() throws Exception {
+        try (CausalLanguageModel model = ModelLoader.load(model("tiny-random-qwen3-next"), ops, 512)) {
+            int[] system = prompts(512, 1).getFirst();
+            List<int[]> prompts = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                // A shared prefix: its KV blocks could be reused, but the recurrent state after it could not.
+                prompts.add(concat(system, 40 + i, 41 + i, 42));
+            }
+            Generator alone = new Generator(model, ops, null, Set.of());
+            List<int[]> expected = new ArrayList<>();
+            for (int[] p : prompts) {
+                expected.add(alone.generate(GenerationRequest.greedy(p, 24), Generator.TextListener.NONE)
+                        .generatedIds());
+            }
+            // 40 blocks of 4 = 160 positions for six requests of up to 67: some must be pre-empted and recomputed,
+            // their recurrent state rebuilt from position 0 in whichever slot they get next.
+            EngineConfig config = new EngineConfig(4, 40, 8, 3, 16);
+            try (InferenceEngine engine = new InferenceEngine(new LocalStepRunner(model, ops, 40, 4,
+                    config.maxRunning()), null, Set.of(), config).start()) {
+                List<CompletableFuture<GenerationResult>> results = new ArrayList<>();
+                for (int[] p : prompts) {
+                    results.add(submit(engine, GenerationRequest.greedy(p, 24)));
+                }
+                for (int i = 0; i < prompts.size(); i++) {
+                    assertThat(results.get(i).get(120, TimeUnit.SECONDS).generatedIds()).as("request %d", i)
+                            .containsExactly(expected.get(i));
+                }
+                awaitIdle(engine);
+                assertThat(engine.stats().prefixHitBlocks()).as("no prefix shared without its state").isZero();
+                assertThat(engine.stats().preemptions()).as("the pool was too small").isPositive();
+                assertThat(engine.stats().kvBlocksUsed()).isZero();
             }
         }
     }
