@@ -28,6 +28,8 @@ public final class KvCache implements AutoCloseable {
     private final int[] identityTable;
     private final boolean latent;
     private final RecurrentStateSlots recurrentStates; // null when the stage has no recurrent layer
+    private int ringSlots;   // sequences with a ring of their own in the ring layers of a paged cache; 0: none
+    private int ringRows;    // rows of one sequence's ring
 
     /** A contiguous cache for one sequence of up to {@code capacity} positions. */
     public KvCache(Ops ops, LayerRange layers, int capacity, int keyValueWidth) {
@@ -62,6 +64,55 @@ public final class KvCache implements AutoCloseable {
      */
     public KvCache(Ops ops, LayerRange layers, int capacity, int keyValueWidth, int[] layerRows) {
         this(ops, layers, 1, capacity, keyValueWidth, false, layerRows.clone(), layer -> true, null);
+    }
+
+    /**
+     * A paged cache in which the layers {@code ringLayer} accepts (sliding-window attention) keep no pool of
+     * {@code blockCount} blocks but a ring of {@code ringRows} rows for each of {@code slots} sequences, named by the
+     * state slot of each sequence's batch entry: position p of the sequence in slot k lives in row
+     * {@code k · ringRows + p mod ringRows}. Their memory is fixed by the window and the sequences running at once,
+     * however long the contexts grow. The other layers are paged as usual.
+     */
+    public static KvCache pagedWithRings(Ops ops, LayerRange layers, int blockCount, int blockSize, int keyValueWidth,
+                                         IntPredicate ringLayer, int ringRows, int slots) {
+        if (ringRows <= 0 || slots <= 0) {
+            throw new IllegalArgumentException("rings need rows and slots, got " + ringRows + " rows for " + slots
+                    + " sequences");
+        }
+        int[] rows = new int[layers.count()];
+        long capacity = (long) blockCount * blockSize;
+        long ringLayerRows = Math.min(capacity, Math.multiplyExact((long) ringRows, slots));
+        for (int i = 0; i < rows.length; i++) {
+            rows[i] = (int) (ringLayer.test(layers.start() + i) ? ringLayerRows : capacity);
+        }
+        KvCache cache = new KvCache(ops, layers, blockCount, blockSize, keyValueWidth, false, rows, layer -> true,
+                null);
+        if (ringLayerRows < capacity) {
+            cache.ringSlots = slots;
+            cache.ringRows = ringRows;
+        }
+        return cache;
+    }
+
+    /**
+     * Sequences with a ring of their own in the ring layers of a {@link #pagedWithRings} cache, 0 when the cache has
+     * no per-sequence rings (its ring layers, if any, are the single ring of a one-sequence cache).
+     */
+    public int ringSlots() {
+        return ringSlots;
+    }
+
+    /** Rows of one sequence's ring in a {@link #pagedWithRings} cache. */
+    public int ringRows() {
+        return ringRows;
+    }
+
+    /**
+     * Sequences that need a state slot of their own in every batch (recurrent state or a ring), 0 when the cache
+     * needs none. Such state cannot be shared between sequences the way a cached prefix's blocks can.
+     */
+    public int sequenceSlots() {
+        return Math.max(ringSlots, recurrentStates == null ? 0 : recurrentStates.slotCount());
     }
 
     /**

@@ -54,6 +54,7 @@ public final class GptOssModel implements CausalLanguageModel {
     private int[] tokenScratch = new int[0];
     private BatchLayout ringLayout;        // position → ring row, for the current ring size
     private int[] ringTable = new int[0];  // a block table that names block 0 for every span: rows repeat
+    private int[][] slotRingTables = new int[0][];  // per state slot k, a table naming block k throughout
 
     private GptOssModel(ModelConfig config, GptOssConfig gptOss, LayerRange layers, Ops ops, WeightLoader weights,
                         int maxPositions) {
@@ -175,9 +176,22 @@ public final class GptOssModel implements CausalLanguageModel {
         return new KvCache(ops, layers, capacity, config.keyValueWidth(), rows);
     }
 
+    /** Full pools for every layer, sliding ones included: for callers that name no state slot per sequence. */
     @Override
     public KvCache newPagedKvCache(int blockCount, int blockSize) {
         return new KvCache(ops, layers, blockCount, blockSize, config.keyValueWidth());
+    }
+
+    /**
+     * Paged pools for the full-attention layers, and for each sliding layer a ring of {@link #ringRows} rows per
+     * sequence (at most {@code maxSequences} at once, each naming its state slot in the batch): the sliding layers'
+     * memory stays fixed however long the contexts grow.
+     */
+    @Override
+    public KvCache newPagedKvCache(int blockCount, int blockSize, int maxSequences) {
+        int ring = ringRows(gptOss.slidingWindow(), rotary.maxPositions());
+        return KvCache.pagedWithRings(ops, layers, blockCount, blockSize, config.keyValueWidth(),
+                gptOss::isSliding, ring, maxSequences);
     }
 
     @Override
@@ -222,9 +236,18 @@ public final class GptOssModel implements CausalLanguageModel {
     public Tensor forwardLayers(Tensor hidden, BatchLayout batch, KvCache cache) {
         for (int i = 0; i < layerWeights.length; i++) {
             int layer = layers.start() + i;
-            if (cache.rows(layer) < cache.capacity()) {
+            if (cache.rows(layer) < cache.capacity() && cache.ringSlots() == 0) {
                 throw new ModelException("gpt_oss: layer " + layer + " of this KV cache is a sliding-window ring of "
                         + cache.rows(layer) + " rows, which serves one sequence; a batch needs newPagedKvCache");
+            }
+        }
+        if (cache.ringSlots() > 0) {
+            for (int s = 0; s < batch.sequenceCount(); s++) {
+                int slot = batch.stateSlot(s);
+                if (slot < 0 || slot >= cache.ringSlots()) {
+                    throw new ModelException("gpt_oss: sequence " + s + " of the batch names state slot " + slot
+                            + ", but its sliding layers keep rings for slots [0, " + cache.ringSlots() + ")");
+                }
             }
         }
         return run(hidden, batch, cache);
@@ -253,7 +276,9 @@ public final class GptOssModel implements CausalLanguageModel {
             ops.matmul(normed, w.valueProj(), w.valueBias(), value);
             ops.rope(query, config.numHeads(), config.headDim(), positions, rotary.cos(), rotary.sin());
             ops.rope(key, config.numKeyValueHeads(), config.headDim(), positions, rotary.cos(), rotary.sin());
-            if (w.sliding() && cache.rows(layer) < cache.capacity()) {
+            if (w.sliding() && cache.ringSlots() > 0) {
+                attendThroughSlotRings(layer, w, query, key, value, batch, cache, attention);
+            } else if (w.sliding() && cache.rows(layer) < cache.capacity()) {
                 attendThroughRing(layer, w, query, key, value, batch.startPosition(0), cache, attention);
             } else {
                 ops.scatterRows(key, cache.keys(layer), batch.slots());
@@ -301,11 +326,69 @@ public final class GptOssModel implements CausalLanguageModel {
         }
     }
 
+    /**
+     * A sliding layer's attention for a batch whose sequences each own a ring (their state slot k): position p of
+     * slot k lives in row {@code k · ringRows + p mod ringRows}, a block table that repeats block k. A decode batch
+     * runs in one pass; a sequence with more tokens than a ring piece ({@code ringRows − window + 1}) runs alone, in
+     * pieces, as the one-sequence ring does.
+     */
+    private void attendThroughSlotRings(int layer, GptOssLayerWeights w, Tensor query, Tensor key, Tensor value,
+                                        BatchLayout batch, KvCache cache, Tensor attention) {
+        int rows = cache.ringRows();
+        int piece = rows - gptOss.slidingWindow() + 1;
+        BatchLayout ring = ringLayout(rows);
+        boolean onePass = true;
+        for (int s = 0; s < batch.sequenceCount(); s++) {
+            onePass &= batch.tokenCount(s) <= piece;
+        }
+        if (onePass) {
+            ring.clear();
+            for (int s = 0; s < batch.sequenceCount(); s++) {
+                ring.add(batch.startPosition(s), batch.tokenCount(s), slotRingTable(batch.stateSlot(s)));
+            }
+            attendRing(w, query, key, value, ring, cache, layer, attention);
+            return;
+        }
+        for (int s = 0; s < batch.sequenceCount(); s++) {
+            int first = batch.tokenStart(s);
+            int[] table = slotRingTable(batch.stateSlot(s));
+            for (int from = 0; from < batch.tokenCount(s); from += piece) {
+                int n = Math.min(piece, batch.tokenCount(s) - from);
+                ring.clear();
+                ring.add(batch.startPosition(s) + from, n, table);
+                attendRing(w, query.rows(first + from, n), key.rows(first + from, n), value.rows(first + from, n),
+                        ring, cache, layer, attention.rows(first + from, n));
+            }
+        }
+    }
+
+    private void attendRing(GptOssLayerWeights w, Tensor query, Tensor key, Tensor value, BatchLayout ring,
+                            KvCache cache, int layer, Tensor attention) {
+        ops.scatterRows(key, cache.keys(layer), ring.slots());
+        ops.scatterRows(value, cache.values(layer), ring.slots());
+        ops.pagedAttentionWithSinks(query, cache.keys(layer), cache.values(layer), ring, config.numHeads(),
+                config.numKeyValueHeads(), config.headDim(), attentionScale, gptOss.slidingWindow(), w.sinks(),
+                attention);
+    }
+
+    /** A block table naming block {@code slot} throughout, for rings of {@code ringLayout}'s block size. */
+    private int[] slotRingTable(int slot) {
+        if (slotRingTables.length <= slot) {
+            slotRingTables = java.util.Arrays.copyOf(slotRingTables, slot + 1);
+        }
+        if (slotRingTables[slot] == null) {
+            slotRingTables[slot] = new int[ringTable.length];
+            java.util.Arrays.fill(slotRingTables[slot], slot);
+        }
+        return slotRingTables[slot];
+    }
+
     /** A layout with blocks of {@code rows} positions and a table naming block 0 throughout: row = p mod rows. */
     private BatchLayout ringLayout(int rows) {
         if (ringLayout == null || ringLayout.blockSize() != rows) {
             ringLayout = new BatchLayout(rows);
             ringTable = new int[rotary.maxPositions() / rows + 2];
+            slotRingTables = new int[0][];
         }
         return ringLayout;
     }

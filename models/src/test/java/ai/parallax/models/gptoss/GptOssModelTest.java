@@ -104,6 +104,108 @@ class GptOssModelTest {
         }
     }
 
+    /**
+     * In a paged cache for the serving engine, each sliding layer keeps a ring of 16 rows per sequence slot, so its
+     * memory is set by the window and the sequences running at once; growing the pool (longer contexts) grows only
+     * the full layer.
+     */
+    @Test
+    void pagedSlidingLayersKeepARingPerSequenceWhateverThePoolSize() {
+        try (CausalLanguageModel model = ModelLoader.load(model(), ops, 4096)) {
+            long width = model.config().keyValueWidth();
+            for (int blocks : new int[] {64, 256, 1024}) {
+                try (KvCache cache = model.newPagedKvCache(blocks, 4, 3)) {
+                    assertThat(cache.ringSlots()).isEqualTo(3);
+                    assertThat(cache.rows(0)).as("sliding layer 0").isEqualTo(3 * 16);
+                    assertThat(cache.rows(2)).as("sliding layer 2").isEqualTo(3 * 16);
+                    assertThat(cache.rows(1)).as("full layer").isEqualTo(blocks * 4);
+                    assertThat(cache.byteSize() - 2L * blocks * 4 * width * Float.BYTES)
+                            .isEqualTo(2L * 2 * 3 * 16 * width * Float.BYTES);
+                }
+            }
+        }
+    }
+
+    /**
+     * Three sequences in one paged batch, each through its own ring: the first in one 40-token step (pieces of
+     * window + 1), the others decoding token by token past the window, give the logits of a paged cache that keeps
+     * every position.
+     */
+    @Test
+    void batchedRingsPerSequenceMatchTheFullHistory() {
+        Random random = new Random(11);
+        int[][] prompts = {random.ints(40, 3, 1536).toArray(), random.ints(30, 3, 1536).toArray(),
+                random.ints(25, 3, 1536).toArray()};
+        try (CausalLanguageModel model = ModelLoader.load(model(), ops, 256)) {
+            int vocab = model.config().vocabSize();
+            float[][] full = new float[prompts.length][];
+            for (int s = 0; s < prompts.length; s++) {
+                full[s] = new float[prompts[s].length * vocab];
+                try (KvCache paged = model.newPagedKvCache(10, 4)) {
+                    BatchLayout batch = new BatchLayout(4);
+                    batch.add(0, prompts[s].length, new int[] {0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+                    Tensor hidden = model.forwardLayers(model.embed(prompts[s], prompts[s].length), batch, paged);
+                    ops.copyToHost(model.logits(hidden, true), full[s], 0);
+                }
+            }
+            try (KvCache rings = model.newPagedKvCache(30, 4, 3)) {
+                int[][] tables = new int[3][10];
+                for (int s = 0; s < 3; s++) {
+                    for (int b = 0; b < 10; b++) {
+                        tables[s][b] = s * 10 + b;
+                    }
+                }
+                BatchLayout batch = new BatchLayout(4);
+                // Sequence 0: the whole prompt in one step, alone. Slots are deliberately not the sequence order.
+                batch.add(0, 40, tables[0], 2);
+                Tensor hidden = model.forwardLayers(model.embed(prompts[0], 40), batch, rings);
+                float[] logits = new float[40 * vocab];
+                ops.copyToHost(model.logits(hidden, true), logits, 0);
+                assertClose(logits, full[0], 0, 40 * vocab, "sequence 0");
+                // Sequences 1 and 2: decoded together, one token a step.
+                float[] step = new float[2 * vocab];
+                for (int p = 0; p < 30; p++) {
+                    batch.clear();
+                    int[] tokens;
+                    if (p < 25) {
+                        batch.add(p, 1, tables[1], 0);
+                        batch.add(p, 1, tables[2], 1);
+                        tokens = new int[] {prompts[1][p], prompts[2][p]};
+                    } else {
+                        batch.add(p, 1, tables[1], 0);
+                        tokens = new int[] {prompts[1][p]};
+                    }
+                    Tensor h = model.forwardLayers(model.embed(tokens, tokens.length), batch, rings);
+                    ops.copyToHost(model.logits(h, true), step, 0);
+                    assertClose(step, full[1], p * vocab, vocab, "sequence 1 at " + p);
+                    if (p < 25) {
+                        float[] second = java.util.Arrays.copyOfRange(step, vocab, 2 * vocab);
+                        assertClose(second, full[2], p * vocab, vocab, "sequence 2 at " + p);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void assertClose(float[] actual, float[] expected, int expectedFrom, int count, String what) {
+        for (int i = 0; i < count; i++) {
+            assertThat(actual[i]).as("%s logit %d", what, i).isCloseTo(expected[expectedFrom + i], within(1e-4f));
+        }
+    }
+
+    @Test
+    void aBatchWithoutStateSlotsIsRefusedByRings() {
+        try (CausalLanguageModel model = ModelLoader.load(model(), ops, 256);
+             KvCache rings = model.newPagedKvCache(16, 4, 2)) {
+            BatchLayout batch = new BatchLayout(4);
+            batch.add(0, 2, new int[] {0});
+            Tensor hidden = model.embed(new int[] {1, 5}, 2);
+            assertThatThrownBy(() -> model.forwardLayers(hidden, batch, rings))
+                    .isInstanceOf(ModelException.class)
+                    .hasMessageContaining("state slot -1").hasMessageContaining("[0, 2)");
+        }
+    }
+
     @Test
     void aRingCacheIsRefusedForABatch() {
         try (CausalLanguageModel model = ModelLoader.load(model(), ops, 256);

@@ -87,8 +87,13 @@ public final class InferenceEngine implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.eosTokenIds = Set.copyOf(eosTokenIds);
         this.config = config;
-        this.allocator = new BlockAllocator(config.blockCount(), config.blockSize(), !runner.hasRecurrentState());
-        this.stateSlots = runner.hasRecurrentState() ? new StateSlotAllocator(config.maxRunning()) : null;
+        int slots = runner.sequenceSlots();
+        if (slots > 0 && slots < config.maxRunning()) {
+            throw new IllegalArgumentException("the model keeps state for " + slots + " sequences at once, fewer than"
+                    + " the engine's max running " + config.maxRunning());
+        }
+        this.allocator = new BlockAllocator(config.blockCount(), config.blockSize(), slots == 0);
+        this.stateSlots = slots > 0 ? new StateSlotAllocator(slots) : null;
         this.scheduler = new StepScheduler(config.maxPrefillChunk(), config.maxRunning());
         this.vocab = runner.vocabularySize();
         this.contextLimit = Math.min(runner.maxPositions(), config.capacityPositions());

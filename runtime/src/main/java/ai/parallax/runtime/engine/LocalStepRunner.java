@@ -13,12 +13,14 @@ public final class LocalStepRunner implements StepRunner {
     private final KvCache cache;
 
     public LocalStepRunner(CausalLanguageModel model, Ops ops, int blockCount, int blockSize) {
-        this(model, ops, blockCount, blockSize, 1);
+        this(model, ops, blockCount, blockSize, 0);
     }
 
     /**
      * A runner over a pool of {@code blockCount} blocks, for at most {@code maxSequences} sequences in one step:
-     * as many recurrent state slots as that, for a model with linear attention.
+     * as many state slots as that, for a model that keeps state per sequence (linear attention's recurrent state,
+     * sliding-window rings). With 0, the model's plain paged cache: full pools for every attention layer, and no
+     * linear attention.
      */
     public LocalStepRunner(CausalLanguageModel model, Ops ops, int blockCount, int blockSize, int maxSequences) {
         if (!model.layers().isWholeModel()) {
@@ -27,7 +29,8 @@ public final class LocalStepRunner implements StepRunner {
         }
         this.model = model;
         this.ops = ops;
-        this.cache = model.newPagedKvCache(blockCount, blockSize, maxSequences);
+        this.cache = maxSequences == 0 ? model.newPagedKvCache(blockCount, blockSize)
+                : model.newPagedKvCache(blockCount, blockSize, maxSequences);
     }
 
     @Override
@@ -41,8 +44,8 @@ public final class LocalStepRunner implements StepRunner {
     }
 
     @Override
-    public boolean hasRecurrentState() {
-        return cache.recurrentStates() != null;
+    public int sequenceSlots() {
+        return cache.sequenceSlots();
     }
 
     @Override

@@ -16,12 +16,13 @@ public interface StepRunner extends AutoCloseable {
     int maxPositions();
 
     /**
-     * Whether the model keeps a recurrent state per sequence (linear attention) beside its KV blocks. The engine then
-     * names a state slot for each sequence of a batch (at most {@code maxRunning} at once) and never shares a cached
-     * prefix, since the state of a skipped prefix cannot be shared.
+     * State slots the model keeps per sequence beside its KV blocks (linear attention's recurrent state, sliding
+     * layers' rings), 0 when it keeps none. The engine then names a slot for each sequence of a batch, runs at most
+     * this many sequences at once, and never shares a cached prefix, since the state of a skipped prefix cannot be
+     * shared.
      */
-    default boolean hasRecurrentState() {
-        return false;
+    default int sequenceSlots() {
+        return 0;
     }
 
     /**

@@ -177,13 +177,17 @@ class InferenceEngineTest {
         }
     }
 
-    @Test
-    void linearAttentionModelPreemptsRecomputesAndNeverReusesAPrefixWithoutItsState() throws Exception {
-        try (CausalLanguageModel model = ModelLoader.load(model("tiny-random-qwen3-next"), ops, 512)) {
+    /** Qwen3-Next keeps a recurrent state per sequence, gpt-oss a ring per sequence for its sliding layers. */
+    @ParameterizedTest
+    @ValueSource(strings = {"tiny-random-qwen3-next", "tiny-random-gpt-oss"})
+    void modelWithPerSequenceStatePreemptsRecomputesAndNeverReusesAPrefixWithoutItsState(String name)
+            throws Exception {
+        try (CausalLanguageModel model = ModelLoader.load(model(name), ops, 512)) {
             int[] system = prompts(512, 1).getFirst();
             List<int[]> prompts = new ArrayList<>();
             for (int i = 0; i < 6; i++) {
-                // A shared prefix: its KV blocks could be reused, but the recurrent state after it could not.
+                // A shared prefix: its KV blocks could be reused, but the state after it (recurrent, or the ring of
+            // its last window) could not.
                 prompts.add(concat(system, 40 + i, 41 + i, 42));
             }
             Generator alone = new Generator(model, ops, null, Set.of());
@@ -202,7 +206,7 @@ class InferenceEngineTest {
                     results.add(submit(engine, GenerationRequest.greedy(p, 24)));
                 }
                 for (int i = 0; i < prompts.size(); i++) {
-                    assertThat(results.get(i).get(120, TimeUnit.SECONDS).generatedIds()).as("request %d", i)
+                    assertThat(results.get(i).get(120, TimeUnit.SECONDS).generatedIds()).as("%s request %d", name, i)
                             .containsExactly(expected.get(i));
                 }
                 awaitIdle(engine);
