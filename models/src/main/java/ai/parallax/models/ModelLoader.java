@@ -168,15 +168,40 @@ public final class ModelLoader {
     }
 
     /**
-     * Bytes of one KV block of {@code blockSize} positions over {@code layerCount} layers, as the architecture's
-     * cache really holds it: keys and values per KV head for the Llama family, the compressed latent for DeepSeek.
-     * What sizing a paged pool divides its memory by.
+     * Bytes of one KV block of {@code blockSize} positions over the first {@code layerCount} layers, as the serving
+     * engine's cache really holds it ({@link LayerProfile}): keys and values per KV head for full attention, the
+     * compressed latent for DeepSeek's MLA, and nothing for the layers whose memory does not grow with the context
+     * (linear attention's fixed state, sliding layers' rings: {@link #stateBytesPerSequence}). What sizing a paged
+     * pool divides its memory by; at least 1.
      */
     public static long kvCacheBytesPerBlock(ModelConfig config, int layerCount, int blockSize) {
-        if (DeepSeekModel.MODEL_TYPES.contains(config.modelType())) {
-            return layerCount * blockSize * DeepSeekModel.kvBytesPerPositionAndLayer(config);
+        long perPosition = 0;
+        for (int layer = 0; layer < layerCount; layer++) {
+            LayerProfile profile = LayerProfile.of(config, layer);
+            if (profile.window() == 0) {
+                perPosition += profile.cacheBytesPerPosition();
+            }
         }
-        return KvCache.bytesPerBlock(layerCount, blockSize, config.keyValueWidth());
+        return Math.max(1, perPosition * blockSize);
+    }
+
+    /**
+     * Bytes each running sequence holds beside its KV blocks over the first {@code layerCount} layers, whatever its
+     * length: the recurrent state of linear-attention layers, and the ring of {@code 2 · window} positions of each
+     * sliding layer ({@link GptOssModel#ringRows}). The serving engine keeps this for each of its max running
+     * sequences.
+     */
+    public static long stateBytesPerSequence(ModelConfig config, int layerCount) {
+        long bytes = 0;
+        for (int layer = 0; layer < layerCount; layer++) {
+            LayerProfile profile = LayerProfile.of(config, layer);
+            bytes += profile.stateBytesPerSequence();
+            if (profile.window() > 0) {
+                int rows = GptOssModel.ringRows(profile.window(), config.maxPositionEmbeddings());
+                bytes += (long) rows * profile.cacheBytesPerPosition();
+            }
+        }
+        return bytes;
     }
 
     private static Path requireDirectory(Path dir) {

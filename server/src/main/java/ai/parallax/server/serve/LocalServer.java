@@ -75,7 +75,13 @@ public final class LocalServer implements AutoCloseable {
         local = LocalModel.open(o.model(), ops, context, progress, o.quantization());
         long perBlock = ModelLoader.kvCacheBytesPerBlock(config, config.numLayers(), o.blockSize());
         long free = freeMemory();
-        long bytes = KvCacheSizing.bytes(o.kvCacheMemory(), free);
+        // Per-sequence state (linear attention's recurrent state, sliding layers' rings) comes out of the budget first.
+        long perSequence = ModelLoader.stateBytesPerSequence(config, config.numLayers());
+        long bytes = KvCacheSizing.bytes(o.kvCacheMemory(), free) - (long) o.maxRunning() * perSequence;
+        if (perSequence > 0) {
+            log.printf(Locale.ROOT, "sequence state: %.1f MiB for each of %d running sequences%n",
+                    perSequence / 1048576.0, o.maxRunning());
+        }
         int blocks = KvCacheSizing.blocks(bytes, perBlock, o.blockSize(), context, o.maxRunning());
         log.printf(Locale.ROOT, "KV cache: %d blocks of %d positions = %d positions, %.1f MiB (--kv-cache-memory %s)%n",
                 blocks, o.blockSize(), (long) blocks * o.blockSize(), blocks * perBlock / 1048576.0,
