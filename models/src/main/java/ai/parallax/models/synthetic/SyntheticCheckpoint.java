@@ -109,6 +109,13 @@ public final class SyntheticCheckpoint {
         this.seed = seed;
     }
 
+    /** How the weights are stored, in words: {@code bf16}, {@code fp8}, {@code bf16 + mxfp4 experts}. */
+    public String storage() {
+        String name = format.name().toLowerCase(Locale.ROOT);
+        return family != null && "mxfp4".equals(family.config().path("quantization_config").path("quant_method")
+                .asText()) ? name + " + mxfp4 experts" : name;
+    }
+
     /** The weight format this writer stores projections in. */
     public WeightFormat format() {
         return format;

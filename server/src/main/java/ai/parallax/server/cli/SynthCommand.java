@@ -105,7 +105,6 @@ public final class SynthCommand implements Callable<Integer> {
             err.println("synth: no tokenizer for " + shape + " among the shared models; the model has none "
                     + "(bench does not need one; give --tokenizer <dir> to copy one)");
         }
-        WeightFormat format = checkpoint.format();
         long started = System.nanoTime();
         int[] lastPercent = {-1};
         SyntheticCheckpoint.Summary summary = checkpoint
@@ -118,7 +117,7 @@ public final class SynthCommand implements Callable<Integer> {
                     }
                 });
         spec.commandLine().getOut().printf(Locale.ROOT, "wrote %s: %s %s, %.3f B parameters, %.2f GB in %d shard(s), "
-                        + "%.1f s%n", summary.directory(), shapeName, format.name().toLowerCase(Locale.ROOT),
+                        + "%.1f s%n", summary.directory(), shapeName, checkpoint.storage(),
                 summary.parameters() / 1e9, summary.tensorBytes() / 1e9, summary.shards().size(),
                 (System.nanoTime() - started) * 1e-9);
         return 0;
