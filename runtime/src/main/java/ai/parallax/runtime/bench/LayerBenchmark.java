@@ -56,7 +56,7 @@ public final class LayerBenchmark {
     /**
      * One layer at one batch size.
      *
-     * @param stepSeconds        mean time of one decode step of the whole batch through the layer
+     * @param stepSeconds        median time of one decode step of the whole batch through the layer
      * @param bytesPerToken      memory read per token of the step (weights shared by the batch, plus its cache)
      * @param bandwidthFraction  bytes read per second over the machine's read bandwidth
      */
@@ -87,6 +87,10 @@ public final class LayerBenchmark {
             LayerProfile profile = LayerProfile.of(config, layer);
             LayerRange range = new LayerRange(layer, layer + 1, config.numLayers());
             try (CausalLanguageModel stage = ModelLoader.load(dir, config, ops, range, context + 1)) {
+                if (layer == 0) {
+                    // An untimed first round, so that the JIT has compiled the kernels before any figure is taken.
+                    stepSeconds(stage, settings.batches().getFirst(), context, settings.steps());
+                }
                 for (int batch : settings.batches()) {
                     double seconds = stepSeconds(stage, batch, context, settings.steps());
                     double weights = weightBytes[layer][0] + weightBytes[layer][1] * profile.expertFractionRead(batch);
@@ -144,11 +148,13 @@ public final class LayerBenchmark {
             for (int i = 0; i < WARM_UP_STEPS; i++) {
                 forward(stage, layout, batch, hidden, cache);
             }
-            long total = 0;
+            long[] nanos = new long[steps];
             for (int i = 0; i < steps; i++) {
-                total += forward(stage, layout, batch, hidden, cache);
+                nanos[i] = forward(stage, layout, batch, hidden, cache);
             }
-            return total * 1e-9 / steps;
+            // The median: one step slowed by other work on the machine does not move it.
+            java.util.Arrays.sort(nanos);
+            return (steps % 2 == 1 ? nanos[steps / 2] : (nanos[steps / 2 - 1] + nanos[steps / 2]) / 2.0) * 1e-9;
         }
     }
 

@@ -135,7 +135,8 @@ public final class ModelBenchmark {
      */
     public Throughput batchedDecode(int batch, int steps) {
         int blocksPerSequence = (steps + BLOCK_SIZE - 1) / BLOCK_SIZE;
-        try (KvCache cache = model.newPagedKvCache(batch * blocksPerSequence, BLOCK_SIZE)) {
+        // One state slot per sequence, for models that keep state beside the blocks (Qwen3-Next, gpt-oss's rings).
+        try (KvCache cache = model.newPagedKvCache(batch * blocksPerSequence, BLOCK_SIZE, batch)) {
             int[][] blockTables = new int[batch][blocksPerSequence];
             for (int s = 0; s < batch; s++) {
                 for (int b = 0; b < blocksPerSequence; b++) {
@@ -148,7 +149,7 @@ public final class ModelBenchmark {
             for (int position = 0; position < steps; position++) {
                 layout.clear();
                 for (int s = 0; s < batch; s++) {
-                    layout.add(position, 1, blockTables[s]);
+                    layout.add(position, 1, blockTables[s], s);
                 }
                 Tensor hidden = model.embed(tokens, batch);
                 model.forwardLayers(hidden, layout, cache);
