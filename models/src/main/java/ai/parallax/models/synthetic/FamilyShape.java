@@ -226,6 +226,8 @@ public record FamilyShape(String name, String tokenizerName, ObjectNode config) 
     /** moonshotai/Kimi-K2-Instruct: DeepSeek-V3's architecture with 384 experts, 64 heads and one dense layer. */
     private static ObjectNode kimiK2() {
         ObjectNode c = deepSeekCommon();
+        // Kimi-K2's config names its own model_type, with DeepSeek-V3's architecture class.
+        c.put("model_type", "kimi_k2");
         c.put("bos_token_id", 163584);
         c.put("eos_token_id", 163585);
         c.put("first_k_dense_replace", 1);
