@@ -4,6 +4,7 @@ import ai.parallax.models.LoadProgress;
 import ai.parallax.models.ModelException;
 import ai.parallax.tensors.DType;
 import ai.parallax.tensors.FloatFormats;
+import ai.parallax.tensors.Tensor;
 import ai.parallax.tensors.safetensors.SafetensorsWriter;
 import ai.parallax.tensors.safetensors.SafetensorsWriter.Entry;
 import ai.parallax.tensors.safetensors.SafetensorsWriter.TensorBytes;
@@ -132,7 +133,7 @@ public final class SyntheticCheckpoint {
             if (name.endsWith("_scales") || name.endsWith(".weight_scale_inv")) {
                 continue;
             }
-            long elements = ai.parallax.tensors.Tensor.elementCount(e.shape());
+            long elements = Tensor.elementCount(e.shape());
             count += name.endsWith("_blocks") ? 2 * elements : elements;
         }
         return count;
@@ -248,11 +249,11 @@ public final class SyntheticCheckpoint {
     }
 
     /**
-     * A tensor of {@code dtype} uniform in {@code center ± bound}; for U8, the value rounded and clamped to a byte
+     * A tensor of {@code dtype} uniform in {@code center ± bound}; for U8, the value's floor clamped to a byte
      * (so {@code 127.5 ± 128} gives every byte, {@code e ± 0} the constant {@code e}).
      */
     Entry filled(String name, DType dtype, float center, float bound, long... dims) {
-        return new Entry(name, dtype, dims, randomBytes(name, ai.parallax.tensors.Tensor.elementCount(dims), dtype,
+        return new Entry(name, dtype, dims, randomBytes(name, Tensor.elementCount(dims), dtype,
                 center, bound));
     }
 

@@ -59,6 +59,12 @@ public final class SynthCommand implements Callable<Integer> {
                     + "shape's tokenizer under ../shared/models (tokenizer-llama3_1 or tokenizer-qwen3).")
     Path tokenizer;
 
+    @Option(names = "--holes",
+            description = "Leave every tensor's data as a hole that reads as zeros (sparse files): the full layout "
+                    + "on almost no disk, for checking loading and memory estimates of models too large to write. "
+                    + "Outputs of such a model mean nothing.")
+    boolean holes;
+
     @Option(names = "--seed", defaultValue = "0", paramLabel = "<n>", description = "Random seed (default: 0).")
     long seed;
 
@@ -115,9 +121,9 @@ public final class SynthCommand implements Callable<Integer> {
                         err.printf(Locale.ROOT, "synth: %d%% of %.2f GB%n", percent, total / 1e9);
                         err.flush();
                     }
-                });
+                }, holes);
         spec.commandLine().getOut().printf(Locale.ROOT, "wrote %s: %s %s, %.3f B parameters, %.2f GB in %d shard(s), "
-                        + "%.1f s%n", summary.directory(), shapeName, checkpoint.storage(),
+                        + "%.1f s%n", summary.directory(), shapeName, checkpoint.storage() + (holes ? " (holes)" : ""),
                 summary.parameters() / 1e9, summary.tensorBytes() / 1e9, summary.shards().size(),
                 (System.nanoTime() - started) * 1e-9);
         return 0;

@@ -78,6 +78,16 @@ class SynthBenchCommandTest {
         assertThat(new ObjectMapper().readTree(model.resolve("config.json").toFile()).get("num_hidden_layers").asInt())
                 .isEqualTo(1);
 
+        // A real shape written with holes: its full layout on almost no disk, and it loads.
+        Path holes = dir.resolve("kimi-holes");
+        ParallaxCliTest.Run kimi = run("synth", "--shape", "kimi-k2", "--layers", "2", "--holes", "--out",
+                holes.toString());
+        assertThat(kimi.exitCode()).as(kimi.err()).isZero();
+        assertThat(kimi.out()).contains("kimi-k2 (2 of 61 layers) fp8 (holes)");
+        JsonNode config = new ObjectMapper().readTree(holes.resolve("config.json").toFile());
+        assertThat(config.get("num_hidden_layers").asInt()).isEqualTo(2);
+        assertThat(config.get("n_routed_experts").asInt()).isEqualTo(384);
+
         ParallaxCliTest.Run fp8 = run("synth", "--shape", "gpt-oss-20b", "--dtype", "fp8", "--layers", "1", "--out",
                 dir.resolve("oss").toString());
         assertThat(fp8.exitCode()).isNotZero();
