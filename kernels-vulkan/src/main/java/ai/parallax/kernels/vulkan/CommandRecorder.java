@@ -92,6 +92,22 @@ final class CommandRecorder implements AutoCloseable {
      * element offset there. Call it before {@link #begin}: a full ring submits the pending work first.
      */
     int stage(int[] values, int count) {
+        return stage(values, 0, count);
+    }
+
+    /** As {@link #stage(int[], int)}, for {@code values[from, from + count)}. */
+    int stage(int[] values, int from, int count) {
+        int offset = stageReserve(count);
+        stageAt(offset, values, from, count);
+        return offset;
+    }
+
+    /**
+     * Reserves {@code count} ints of the argument ring for a command about to be recorded and returns their element
+     * offset; fill them with {@link #stageAt} before the next {@link #submit}. Call it before {@link #begin}: a full
+     * ring submits the pending work first.
+     */
+    int stageReserve(int count) {
         if (count > ARGUMENT_INTS) {
             throw new IllegalArgumentException(count + " arguments exceed the argument ring of " + ARGUMENT_INTS);
         }
@@ -99,10 +115,23 @@ final class CommandRecorder implements AutoCloseable {
             submit();
         }
         int offset = argumentsUsed;
-        MemorySegment.copy(values, 0, arguments.mapped(), ValueLayout.JAVA_INT, 4L * offset, count);
         // Keep later ranges 16-byte aligned, as some drivers like them.
         argumentsUsed += (count + 3) & ~3;
         return offset;
+    }
+
+    /** Writes {@code values[0, count)} at element {@code offset} of the ring (reserved by {@link #stageReserve}). */
+    void stageAt(int offset, int[] values, int count) {
+        stageAt(offset, values, 0, count);
+    }
+
+    void stageAt(int offset, int[] values, int from, int count) {
+        MemorySegment.copy(values, from, arguments.mapped(), ValueLayout.JAVA_INT, 4L * offset, count);
+    }
+
+    /** Writes floats' bits at element {@code offset} of the ring (reserved by {@link #stageReserve}). */
+    void stageFloatsAt(int offset, float[] values, int from, int count) {
+        MemorySegment.copy(values, from, arguments.mapped(), ValueLayout.JAVA_FLOAT, 4L * offset, count);
     }
 
     void begin(ComputeKernel kernel) {

@@ -4,6 +4,11 @@
 // out[t, outColumn + n] = sum_k x[t, k] * w[n, k] (+ bias[n]) for the rows n of one weight buffer (a weight larger
 // than maxStorageBufferRange is split by rows into several buffers, one dispatch each).
 //
+// WEIGHT_DTYPE picks how a weight element is read, always inside the dot product (no expanded copy exists):
+// 0..2 F32, BF16, F16; 3, 4 F8_E4M3, F8_E5M2 bytes, times the scale of their [blockRows, blockCols] block when the
+// weight has block scales; 5 MXFP4 (OCP MX v1.0 section 5): two E2M1 codes per byte, low nibble first, times the
+// E8M0 scale of their block of 32 along the row.
+//
 // A workgroup computes WG / rowThreads weight rows for a tile of four tokens: each row's rowThreads threads (a power
 // of two, chosen from k so that short rows do not leave most threads idle) stride over k, reading the weight row
 // once per tile, and the four partial sums are reduced together as a vec4: within subgroups in registers, then
@@ -12,6 +17,7 @@ layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer W { uint w[]; };
 layout(std430, binding = 2) readonly buffer B { uint bias[]; };
 layout(std430, binding = 3) writeonly buffer O { float o[]; };
+layout(std430, binding = 4) readonly buffer S { uint wscale[]; };
 
 layout(push_constant) uniform Params {
     uint tokens;
@@ -26,7 +32,66 @@ layout(push_constant) uniform Params {
     uint biasDtype;
     uint biasOffset;
     uint rowThreads;
+    uint wRowStride;
+    uint scaleOffset;
+    uint scaleStride;
+    uint blockRows;
+    uint blockCols;
+    uint scaleDtype;
 } p;
+
+uint byteAt(uint i) {
+    return (w[i >> 2] >> ((i & 3u) * 8u)) & 0xFFu;
+}
+
+#if WEIGHT_DTYPE <= 2
+float weightAt(uint wBase, uint globalRow, uint c) {
+    return WEIGHT(w, wBase + c);
+}
+#elif WEIGHT_DTYPE <= 4
+// Exponent and mantissa fields placed into a float's; subnormals (exponent 0) are computed rather than left to
+// float subnormals, which GPUs may flush to zero.
+float decodeFp8(uint b) {
+#if WEIGHT_DTYPE == 3
+    // E4M3: bias 7, no infinities; S.1111.111 is NaN.
+    uint e = (b >> 3) & 0xFu;
+    uint m = b & 7u;
+    float mag = e == 0u ? float(m) * (1.0 / 512.0) : uintBitsToFloat(((e + 120u) << 23) | (m << 20));
+    if ((b & 0x7Fu) == 0x7Fu) {
+        mag = uintBitsToFloat(0x7FC00000u);
+    }
+#else
+    // E5M2: bias 15; exponent 31 is infinity (mantissa 0) or NaN.
+    uint e = (b >> 2) & 0x1Fu;
+    uint m = b & 3u;
+    float mag = e == 0u ? float(m) * (1.0 / 65536.0)
+            : e == 31u ? uintBitsToFloat(m == 0u ? 0x7F800000u : 0x7FC00000u)
+            : uintBitsToFloat(((e + 112u) << 23) | (m << 21));
+#endif
+    return (b & 0x80u) != 0u ? -mag : mag;
+}
+
+float weightAt(uint wBase, uint globalRow, uint c) {
+    float v = decodeFp8(byteAt(wBase + c));
+    if (p.blockCols != 0u) {
+        uint si = p.scaleOffset + (globalRow / p.blockRows) * p.scaleStride + c / p.blockCols;
+        v *= decodeElement(p.scaleDtype, wscale[wordOf(p.scaleDtype, si)], si);
+    }
+    return v;
+}
+#else
+const float E2M1[16] = float[](0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0,
+                               -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0);
+
+// wBase is the byte offset of the row's codes; the row's scales start at scaleOffset + globalRow * scaleStride.
+float weightAt(uint wBase, uint globalRow, uint c) {
+    uint b = byteAt(wBase + (c >> 1));
+    uint code = (c & 1u) != 0u ? b >> 4 : b & 0xFu;
+    uint si = p.scaleOffset + globalRow * p.scaleStride + (c >> 5);
+    uint s = (wscale[si >> 2] >> ((si & 3u) * 8u)) & 0xFFu;
+    return E2M1[code] * (s == 255u ? uintBitsToFloat(0x7FC00000u) : exp2(float(int(s) - 127)));
+}
+#endif
 
 shared vec4 partial[WG];
 
@@ -38,16 +103,17 @@ void main() {
     uint nt = min(4u, p.tokens - t0);
     vec4 acc = vec4(0.0);
     if (row < p.rows) {
-        uint wBase = p.wOffset + row * p.k;
+        uint wBase = p.wOffset + row * p.wRowStride;
+        uint globalRow = p.outColumn + row;
         uint x0 = p.xOffset + t0 * p.k;
         if (nt == 4u) {
             for (uint c = lane; c < p.k; c += p.rowThreads) {
-                float wv = WEIGHT(w, wBase + c);
+                float wv = weightAt(wBase, globalRow, c);
                 acc += wv * vec4(x[x0 + c], x[x0 + p.k + c], x[x0 + 2u * p.k + c], x[x0 + 3u * p.k + c]);
             }
         } else {
             for (uint c = lane; c < p.k; c += p.rowThreads) {
-                float wv = WEIGHT(w, wBase + c);
+                float wv = weightAt(wBase, globalRow, c);
                 for (uint j = 0u; j < nt; j++) {
                     acc[j] += wv * x[x0 + j * p.k + c];
                 }
