@@ -12,6 +12,7 @@ import java.util.Arrays;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -34,11 +35,10 @@ class VulkanReferenceModelTest {
         ops.close();
     }
 
-    // DeepSeek (MLA + MoE) runs here too; it is not in the decode test below because MoE routing reads the router
-    // logits back to the host, so a decode step takes more than the one submission per token asserted there.
     @ParameterizedTest
     @ValueSource(strings = {"stories260K", "stories260K-bf16", "stories260K-f16", "tiny-random-qwen2",
-            "tiny-random-qwen3", "tiny-random-deepseek-v3", "tiny-random-gpt-oss"})
+            "tiny-random-qwen3", "tiny-random-qwen3-fp8", "tiny-random-qwen3-moe", "tiny-random-qwen3-next",
+            "tiny-random-deepseek-v3", "tiny-random-deepseek-v3-fp8", "tiny-random-gpt-oss"})
     void logitsAndArgmaxMatchReferenceAtEveryPosition(String name) {
         Path dir = ReferenceCase.models().resolve(name);
         try (CausalLanguageModel model = ModelLoader.load(dir, ops, 512)) {
@@ -67,10 +67,16 @@ class VulkanReferenceModelTest {
         }
     }
 
+    /**
+     * Dense models decode with one submission per token. MoE models (Qwen3-MoE, DeepSeek, gpt-oss) read each
+     * layer's router logits back to the host, which picks the experts, so their steps take one submission per MoE
+     * layer more; the expert work itself (gather, matmuls, weighted scatter-add) stays on the device.
+     */
     @ParameterizedTest
-    @ValueSource(strings = {"stories260K", "stories260K-bf16", "stories260K-f16", "tiny-random-qwen2",
-            "tiny-random-qwen3"})
-    void greedyContinuationMatchesReference(String name) {
+    @CsvSource({"stories260K,true", "stories260K-bf16,true", "stories260K-f16,true", "tiny-random-qwen2,true",
+            "tiny-random-qwen3,true", "tiny-random-qwen3-fp8,true", "tiny-random-qwen3-moe,false",
+            "tiny-random-deepseek-v3-fp8,false", "tiny-random-gpt-oss,false"})
+    void greedyContinuationMatchesReference(String name, boolean oneSubmissionPerToken) {
         Path dir = ReferenceCase.models().resolve(name);
         try (CausalLanguageModel model = ModelLoader.load(dir, ops, 512)) {
             for (ReferenceCase c : ReferenceCase.read(dir)) {
@@ -86,8 +92,10 @@ class VulkanReferenceModelTest {
                     }
                     assertThat(produced).as("%s greedy continuation of %s", name, Arrays.toString(c.inputIds()))
                             .containsExactly(expected);
-                    assertThat(ops.submissions() - submissionsBefore).as("%s submissions while decoding", name)
-                            .isEqualTo(expected.length);
+                    if (oneSubmissionPerToken) {
+                        assertThat(ops.submissions() - submissionsBefore).as("%s submissions while decoding", name)
+                                .isEqualTo(expected.length);
+                    }
                 }
             }
         }
