@@ -348,6 +348,55 @@ public final class VulkanOps implements Ops {
         weightsByTensor.clear();
     }
 
+    /** Measured speed of the device on the decode step's dominant operation. */
+    public record Throughput(double gflops, double gbPerSecond) {
+    }
+
+    /**
+     * Measures BF16 matrix × vector products of a 2048 × 4096 weight (16 MiB, beyond most caches), recorded
+     * sixteen to a submission as in a decode step, for about {@code millis} milliseconds: what a cluster's scheduler
+     * compares nodes by. The weight is freed afterwards.
+     */
+    public synchronized Throughput measureMatvec(long millis) {
+        checkOpen();
+        int rows = 2048;
+        int cols = 4096;
+        Tensor x = allocate("probe.x", 1, cols);
+        Tensor y = allocate("probe.y", 1, rows);
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment bits = arena.allocate(2L * rows * cols, 64);
+            for (long i = 0; i < (long) rows * cols; i++) {
+                // Small BF16 values of both signs: 0x3C00 | low bits is about 0.0078 .. 0.0156.
+                bits.set(ValueLayout.JAVA_SHORT, 2 * i, (short) (0x3C00 | (i * 2654435761L >>> 25 & 0x7F)
+                        | (i % 3 == 0 ? 0x8000 : 0)));
+            }
+            Tensor w = new Tensor("probe.w", DType.BF16, new long[] {rows, cols}, bits);
+            matmul(x, w, null, y);
+            recorder.submit();
+            long products = 0;
+            long start = System.nanoTime();
+            long end = start + Math.max(1, millis) * 1_000_000L;
+            do {
+                for (int i = 0; i < 16; i++) {
+                    matmul(x, w, null, y);
+                }
+                recorder.submit();
+                products += 16;
+            } while (System.nanoTime() < end);
+            double seconds = (System.nanoTime() - start) / 1e9;
+            DeviceWeight uploaded = weightsByTensor.remove(w);
+            weightsByAddress.values().removeIf(v -> v == uploaded);
+            destroy(uploaded);
+            double flopsPerProduct = 2.0 * rows * cols;
+            double bytesPerProduct = w.byteSize();
+            return new Throughput(products * flopsPerProduct / seconds / 1e9,
+                    products * bytesPerProduct / seconds / 1e9);
+        } finally {
+            free(x);
+            free(y);
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------------------
     // Operations
 
