@@ -397,6 +397,46 @@ public final class VulkanOps implements Ops {
         }
     }
 
+    /**
+     * The device memory's bandwidth as buffer-to-buffer copies see it, in bytes per second: the median of
+     * {@code repeats} submissions of eight copies of {@code bytes} between two device-local buffers, each copy
+     * counting its read and its write. It is what a bandwidth-bound decode step can hope for; the vendor's figure
+     * is higher by the copy engine's overheads.
+     */
+    public synchronized double measureCopyBandwidth(long bytes, int repeats) {
+        checkOpen();
+        if (bytes <= 0 || repeats <= 0) {
+            throw new IllegalArgumentException("copy bandwidth probe needs positive bytes and repeats, got " + bytes
+                    + " and " + repeats);
+        }
+        recorder.submit();
+        DeviceBuffer from = context.createBuffer(bytes, VulkanContext.DEVICE_LOCAL, "bandwidth probe source");
+        DeviceBuffer to = null;
+        try {
+            to = context.createBuffer(bytes, VulkanContext.DEVICE_LOCAL, "bandwidth probe destination");
+            recorder.zero(from);
+            recorder.copy(from, 0, to, 0, bytes);
+            recorder.submit();
+            double[] rates = new double[repeats];
+            for (int r = 0; r < repeats; r++) {
+                long start = System.nanoTime();
+                for (int i = 0; i < 8; i++) {
+                    // Alternate directions: each copy depends on the one before, as layers do.
+                    recorder.copy(i % 2 == 0 ? to : from, 0, i % 2 == 0 ? from : to, 0, bytes);
+                }
+                recorder.submit();
+                rates[r] = 8 * 2.0 * bytes / ((System.nanoTime() - start) / 1e9);
+            }
+            Arrays.sort(rates);
+            return rates[repeats / 2];
+        } finally {
+            context.destroy(from);
+            if (to != null) {
+                context.destroy(to);
+            }
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------------------
     // Operations
 
