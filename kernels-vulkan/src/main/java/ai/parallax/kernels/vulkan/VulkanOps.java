@@ -111,6 +111,10 @@ public final class VulkanOps implements Ops {
     private final long maxBufferBytes;
     private final boolean mapActivations;
     private final TreeMap<Long, Allocation> allocations = new TreeMap<>();
+    /** {@link #allocations}' values in address order, for {@link #containing}; null when stale. */
+    private Allocation[] allocationIndex;
+    /** Activations remembered in {@link #weightsByTensor} since it was last cleared of them. */
+    private int activationViews;
     private final Map<Tensor, DeviceWeight> weightsByTensor = new IdentityHashMap<>();
     private final Map<Long, DeviceWeight> weightsByAddress = new HashMap<>();
     private final Map<String, ComputeKernel> kernels = new HashMap<>();
@@ -230,6 +234,7 @@ public final class VulkanOps implements Ops {
             recorder.zero(buffer);
         }
         allocations.put(segment.address(), new Allocation(buffer, segment.address(), bytes, reservation));
+        allocationIndex = null;
         return new Tensor(name, dtype, shape, segment);
     }
 
@@ -243,6 +248,8 @@ public final class VulkanOps implements Ops {
         }
         recorder.submit();
         allocations.remove(a.address);
+        allocationIndex = null;
+        weightsByTensor.values().removeIf(w -> !w.owned && w.chunks[0] == a.buffer);
         context.destroy(a.buffer);
         if (a.reservation != null) {
             AddressReservation.release(a.reservation);
@@ -1082,6 +1089,7 @@ public final class VulkanOps implements Ops {
             }
         }
         allocations.clear();
+        allocationIndex = null;
         for (ComputeKernel k : kernels.values()) {
             k.close();
         }
@@ -1102,12 +1110,35 @@ public final class VulkanOps implements Ops {
 
     /** The activation buffer holding a tensor's bytes. */
     private Allocation activation(Tensor t, String role) {
-        Map.Entry<Long, Allocation> e = allocations.floorEntry(t.data().address());
-        if (e == null || !e.getValue().contains(t.data())) {
+        Allocation a = containing(t.data());
+        if (a == null) {
             throw new IllegalArgumentException(role + " '" + t.name() + "' is not a tensor allocated by this "
                     + "Vulkan backend (activations must come from allocate())");
         }
-        return e.getValue();
+        return a;
+    }
+
+    /**
+     * The allocation holding a segment, or null. A binary search over a sorted copy of the allocations, rebuilt only
+     * when they change: unlike {@link TreeMap#floorEntry}, a lookup allocates nothing, and every op of every decode
+     * step makes several.
+     */
+    private Allocation containing(MemorySegment segment) {
+        if (allocationIndex == null) {
+            allocationIndex = allocations.values().toArray(new Allocation[0]);
+        }
+        long at = segment.address();
+        int lo = 0;
+        int hi = allocationIndex.length - 1;
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            if (allocationIndex[mid].address <= at) {
+                lo = mid + 1;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return hi >= 0 && allocationIndex[hi].contains(segment) ? allocationIndex[hi] : null;
     }
 
     private static long elementOffset(Tensor t, Allocation a) {
@@ -1123,11 +1154,18 @@ public final class VulkanOps implements Ops {
         if (w != null && w.scope.isAlive()) {
             return w;
         }
-        Map.Entry<Long, Allocation> e = allocations.floorEntry(t.data().address());
-        if (e != null && e.getValue().contains(t.data())) {
-            Allocation a = e.getValue();
-            return new DeviceWeight(new DeviceBuffer[] {a.buffer}, t.rowCount(), elementOffset(t, a),
+        Allocation a = containing(t.data());
+        if (a != null) {
+            // Remembered until the activation is freed (see free), so that a table read every step is resolved
+            // without allocating; a caller making a fresh view each step cannot grow the map without bound.
+            DeviceWeight view = new DeviceWeight(new DeviceBuffer[] {a.buffer}, t.rowCount(), elementOffset(t, a),
                     t.byteSize(), t.data().scope(), false);
+            if (++activationViews > 1024) {
+                weightsByTensor.values().removeIf(v -> !v.owned);
+                activationViews = 1;
+            }
+            weightsByTensor.put(t, view);
+            return view;
         }
         if (w != null) {
             // The memory it was uploaded from has been unmapped; the tensor is stale.
