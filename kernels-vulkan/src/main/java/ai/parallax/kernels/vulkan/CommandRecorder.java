@@ -47,6 +47,7 @@ final class CommandRecorder implements AutoCloseable {
     private int recordedSinceSubmit;
     private long submits;
     private long dispatches;
+    private long recorded;
 
     // Buffers read and written since the last barrier.
     private final long[] readSet = new long[MAX_TRACKED];
@@ -207,6 +208,7 @@ final class CommandRecorder implements AutoCloseable {
             vkCmdDispatch(commands, x, (int) y, z);
         }
         recordedSinceSubmit++;
+        recorded++;
         dispatches++;
     }
 
@@ -227,6 +229,7 @@ final class CommandRecorder implements AutoCloseable {
                     VkBufferCopy.calloc(1, stack).srcOffset(srcOffset).dstOffset(dstOffset).size(bytes));
         }
         recordedSinceSubmit++;
+        recorded++;
     }
 
     /** Records zero-filling a whole buffer. */
@@ -239,6 +242,7 @@ final class CommandRecorder implements AutoCloseable {
         writeSet[writes++] = buffer.buffer();
         vkCmdFillBuffer(commands, buffer.buffer(), 0, VK_WHOLE_SIZE, 0);
         recordedSinceSubmit++;
+        recorded++;
     }
 
     /** Whether commands were recorded since the last submit. */
@@ -278,6 +282,11 @@ final class CommandRecorder implements AutoCloseable {
     /** Submissions so far: with step-wise recording, about one per generated token. */
     long submits() {
         return submits;
+    }
+
+    /** Commands of any kind (dispatches, copies, fills) recorded so far: it changes whenever device memory may. */
+    long recorded() {
+        return recorded;
     }
 
     /** Compute dispatches recorded so far. */

@@ -39,10 +39,16 @@ import java.util.TreeMap;
  *       the memory it came from is unmapped (its segment's scope is no longer alive) or by {@link #releaseWeights}.</li>
  * </ul>
  *
- * <p><b>Execution.</b> Operations are recorded into one command buffer and submitted only when the host needs a
- * result: {@link #copyToHost}, {@link #argmax}, {@link #copyFromHost} (which writes memory earlier commands may
- * read), {@link #free} and {@link #flush}. A decode step of a Llama model is thus one submission. Pipeline barriers
- * separate only dependent commands ({@link CommandRecorder}).
+ * <p><b>Execution.</b> Operations are recorded into one command buffer per step, not submitted op by op: the buffer
+ * is submitted only when the host needs a result or writes memory that recorded commands may read:
+ * {@link #copyToHost}, {@link #argmax}, {@link #copyFromHost}, {@link #free} and {@link #flush}. Host arrays an op
+ * needs (token ids, positions, block tables, routing indices and weights) are staged into a host-visible argument
+ * ring as the op is recorded, so they never force a submission. Thus a decode step of a dense model, for one
+ * sequence or a batch, is one submission: {@link #argmax} of the first sequence's row computes every row's (up to
+ * {@value #MAX_ARGMAX_ROWS}) in that submission and the other sequences' calls read them. An MoE step adds one
+ * submission per MoE layer, where the host reads the router's logits to pick the experts; the experts' gathers,
+ * matmuls and weighted scatter-adds are recorded like any op. Pipeline barriers separate only dependent commands
+ * ({@link CommandRecorder}). {@link #submissions()} counts them; the model tests assert one per step.
  *
  * <p><b>Adding an op</b> takes one shader under {@code shaders/} and one method here that checks its arguments,
  * resolves its tensors ({@link #activation}, {@link #weight}) and records a dispatch.
@@ -59,6 +65,8 @@ public final class VulkanOps implements Ops {
     private static final int DTYPE_MXFP4 = 5;
     private static final int MATMUL_TOKEN_TILE = 4;
     private static final int MAX_HEAD_DIM = 512;
+    /** Rows whose argmax one call computes together: enough for a batch's sequences. */
+    private static final int MAX_ARGMAX_ROWS = 256;
 
     /**
      * How the backend uses its device.
@@ -115,6 +123,14 @@ public final class VulkanOps implements Ops {
     private Allocation[] allocationIndex;
     /** Activations remembered in {@link #weightsByTensor} since it was last cleared of them. */
     private int activationViews;
+    /** Host writes into activations (copyFromHost, allocate): with {@link CommandRecorder#recorded()}, the epoch. */
+    private long hostWrites;
+    // What the argmax results buffer holds: rows [first, first + rows) of the tensor at address, as of an epoch.
+    private long argmaxEpoch = -1;
+    private long argmaxAddress;
+    private long argmaxWidth;
+    private long argmaxFirstRow;
+    private long argmaxRows;
     private final Map<Tensor, DeviceWeight> weightsByTensor = new IdentityHashMap<>();
     private final Map<Long, DeviceWeight> weightsByAddress = new HashMap<>();
     private final Map<String, ComputeKernel> kernels = new HashMap<>();
@@ -136,7 +152,7 @@ public final class VulkanOps implements Ops {
         this.maxBufferBytes = (options.maxBufferBytes() > 0 ? Math.min(options.maxBufferBytes(), limit) : limit) & ~15L;
         this.mapActivations = options.mapActivations() && context.hasMappableDeviceMemory();
         this.recorder = new CommandRecorder(context);
-        this.results = context.createBuffer(64, VulkanContext.HOST_COHERENT, "argmax results");
+        this.results = context.createBuffer(4L * MAX_ARGMAX_ROWS, VulkanContext.HOST_COHERENT, "argmax results");
     }
 
     /** Opens the best Vulkan device (see {@link VulkanDevices#best}). */
@@ -235,6 +251,7 @@ public final class VulkanOps implements Ops {
         }
         allocations.put(segment.address(), new Allocation(buffer, segment.address(), bytes, reservation));
         allocationIndex = null;
+        hostWrites++;
         return new Tensor(name, dtype, shape, segment);
     }
 
@@ -268,6 +285,7 @@ public final class VulkanOps implements Ops {
         Allocation a = activation(dst, "copyFromHost destination");
         // Commands recorded earlier may still read the old contents.
         recorder.submit();
+        hostWrites++;
         if (a.reservation == null) {
             MemorySegment.copy(src, srcOffset, dst.data(), ValueLayout.JAVA_FLOAT, 0, count);
             return;
@@ -1063,15 +1081,34 @@ public final class VulkanOps implements Ops {
                     + shape(x));
         }
         Allocation xa = activation(x, "argmax input");
+        long address = x.data().address();
+        if (argmaxEpoch == memoryEpoch() && argmaxAddress == address && argmaxWidth == width
+                && row >= argmaxFirstRow && row < argmaxFirstRow + argmaxRows) {
+            return results.mapped().get(ValueLayout.JAVA_INT, 4L * (row - argmaxFirstRow));
+        }
+        // A batch's sequences each want the argmax of their row: a small matrix gets every row's in the one
+        // submission, and the following calls read them while nothing has been recorded since.
+        long rows = x.rowCount() <= MAX_ARGMAX_ROWS ? x.rowCount() : 1;
+        long first = rows == 1 ? row : 0;
         recorder.begin(kernel("argmax"));
         recorder.bind(xa.buffer, false);
         recorder.bind(results, true);
         recorder.push(width);
-        recorder.push(elementOffset(x, xa) + row * width);
+        recorder.push(elementOffset(x, xa) + first * width);
         recorder.push(0L);
-        recorder.dispatch(1, 1);
+        recorder.dispatch(rows, 1);
         recorder.submit();
-        return results.mapped().get(ValueLayout.JAVA_INT, 0);
+        argmaxEpoch = memoryEpoch();
+        argmaxAddress = address;
+        argmaxWidth = width;
+        argmaxFirstRow = first;
+        argmaxRows = rows;
+        return results.mapped().get(ValueLayout.JAVA_INT, 4L * (row - first));
+    }
+
+    /** Changes whenever an activation may have changed: a recorded command, or a host write. */
+    private long memoryEpoch() {
+        return recorder.recorded() + hostWrites;
     }
 
     @Override

@@ -480,6 +480,35 @@ class VulkanOpsMatchSimdOpsTest {
         assertThat(gpu.argmax(x, 0)).isEqualTo(5);
     }
 
+    /**
+     * The argmax of every row of a small matrix comes from one submission, and a later change to the matrix, by a
+     * recorded op or from the host, is seen by the next argmax.
+     */
+    @ParameterizedTest(autoCloseArguments = false)
+    @MethodSource("backends")
+    void argmaxOfEachRowIsOneSubmissionAndSeesLaterWrites(VulkanOps gpu) {
+        float[] values = new float[3 * 50];
+        values[7] = 1;
+        values[50 + 49] = 1;
+        values[100] = 1;
+        Tensor x = gpu.allocate("logits", 3, 50);
+        gpu.copyFromHost(values, 0, x);
+        long before = gpu.submissions();
+        assertThat(new int[] {gpu.argmax(x, 0), gpu.argmax(x, 1), gpu.argmax(x, 2)}).containsExactly(7, 49, 0);
+        assertThat(gpu.submissions() - before).as("submissions for three rows' argmax").isEqualTo(1);
+
+        float[] bump = new float[3 * 50];
+        bump[20] = 5;
+        Tensor delta = gpu.allocate("delta", 3, 50);
+        gpu.copyFromHost(bump, 0, delta);
+        gpu.add(x, delta);
+        assertThat(gpu.argmax(x, 0)).as("after an add on the device").isEqualTo(20);
+        values[50 + 3] = 9;
+        gpu.copyFromHost(values, 0, x);
+        assertThat(gpu.argmax(x, 1)).as("after a write from the host").isEqualTo(3);
+        assertThat(gpu.argmax(x.rows(2, 1), 0)).as("through a view").isEqualTo(0);
+    }
+
     @ParameterizedTest(autoCloseArguments = false)
     @MethodSource("backends")
     void copiesMoveExactlyTheViewedRows(VulkanOps gpu) {

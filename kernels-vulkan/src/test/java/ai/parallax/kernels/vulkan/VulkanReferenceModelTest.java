@@ -7,8 +7,10 @@ import ai.parallax.models.CausalLanguageModel;
 import ai.parallax.models.KvCache;
 import ai.parallax.models.ModelLoader;
 import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.BatchLayout;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -99,6 +101,84 @@ class VulkanReferenceModelTest {
                 }
             }
         }
+    }
+
+    /**
+     * The engine's way of running: every reference prompt of a model prefilled together in one batch over a paged KV
+     * pool whose blocks are handed out interleaved, then decoded together, one batched step per token. Each sequence
+     * must produce its own reference continuation, and a step of a dense model, logits and every sequence's device
+     * argmax included, must be one command-buffer submission.
+     */
+    @ParameterizedTest
+    @CsvSource({"stories260K,true", "tiny-random-qwen3,true", "tiny-random-gpt-oss,false"})
+    void batchedSequencesOverAPagedPoolGiveEachItsContinuation(String name, boolean oneSubmissionPerStep) {
+        Path dir = ReferenceCase.models().resolve(name);
+        List<ReferenceCase> cases = ReferenceCase.read(dir);
+        int blockSize = 4;
+        int sequences = cases.size();
+        int longest = 0;
+        for (ReferenceCase c : cases) {
+            longest = Math.max(longest, c.inputIds().length + c.greedyContinuation().length);
+        }
+        int blocksPerSequence = (longest + blockSize - 1) / blockSize;
+        // Block b of sequence s is pool block b * sequences + s: the sequences' blocks interleave.
+        int[][] tables = new int[sequences][blocksPerSequence];
+        for (int s = 0; s < sequences; s++) {
+            for (int b = 0; b < blocksPerSequence; b++) {
+                tables[s][b] = b * sequences + s;
+            }
+        }
+        try (CausalLanguageModel model = ModelLoader.load(dir, ops, 512);
+             KvCache cache = model.newPagedKvCache(sequences * blocksPerSequence, blockSize, sequences)) {
+            BatchLayout batch = new BatchLayout(blockSize);
+            int total = 0;
+            for (ReferenceCase c : cases) {
+                total += c.inputIds().length;
+            }
+            int[] prompt = new int[total];
+            int at = 0;
+            for (int s = 0; s < sequences; s++) {
+                int[] ids = cases.get(s).inputIds();
+                System.arraycopy(ids, 0, prompt, at, ids.length);
+                batch.add(0, ids.length, tables[s], s);
+                at += ids.length;
+            }
+            int[] next = step(model, cache, prompt, batch);
+            int steps = Integer.MAX_VALUE;
+            for (ReferenceCase c : cases) {
+                steps = Math.min(steps, c.greedyContinuation().length);
+            }
+            int[][] produced = new int[sequences][steps];
+            for (int i = 0; i < steps; i++) {
+                batch.clear();
+                for (int s = 0; s < sequences; s++) {
+                    produced[s][i] = next[s];
+                    batch.add(cases.get(s).inputIds().length + i, 1, tables[s], s);
+                }
+                long before = ops.submissions();
+                next = step(model, cache, next.clone(), batch);
+                if (oneSubmissionPerStep) {
+                    assertThat(ops.submissions() - before).as("%s submissions of batched step %d", name, i)
+                            .isEqualTo(1);
+                }
+            }
+            for (int s = 0; s < sequences; s++) {
+                assertThat(produced[s]).as("%s sequence %d in a batch of %d", name, s, sequences)
+                        .containsExactly(Arrays.copyOf(cases.get(s).greedyContinuation(), steps));
+            }
+        }
+    }
+
+    /** One batched step: the next token of every sequence, by device argmax over its last row's logits. */
+    private static int[] step(CausalLanguageModel model, KvCache cache, int[] tokens, BatchLayout batch) {
+        Tensor hidden = model.embed(tokens, tokens.length);
+        model.forwardLayers(hidden, batch, cache);
+        Tensor logits = model.logits(hidden, batch.lastTokenRows());
+        int[] next = new int[batch.sequenceCount()];
+        for (int s = 0; s < next.length; s++) {
+            next[s] = ops.argmax(logits, s);
+        }
+        return next;
     }
 
     /**
