@@ -566,8 +566,16 @@ public final class VulkanOps implements Ops {
         Allocation oa = activation(out, "matmul output");
         long tokens = x.rowCount();
         ComputeKernel kernel = kernel(matmulKernels, "matmul", code);
-        // About eight multiply-adds per thread before the reduction: short rows share a workgroup.
-        int rowThreads = (int) Math.min(workgroupSize, Long.highestOneBit(Math.max(1, (k + 7) / 8) * 2 - 1));
+        // 16-bit weights with rows of whole 16-byte vectors are read eight at a time (see matmul.comp); the rest one
+        // by one.
+        long xOffset = elementOffset(x, xa);
+        boolean vectorized = (code == DTYPE_BF16 || code == DTYPE_F16) && k % 8 == 0 && dw.elementOffset % 8 == 0
+                && xOffset % 4 == 0;
+        // About eight multiply-adds per thread before the reduction (eight loads of eight weights when vectorised):
+        // short rows share a workgroup.
+        int rowThreads = vectorized
+                ? (int) Math.min(workgroupSize, Long.highestOneBit(Math.max(1, k / 64)))
+                : (int) Math.min(workgroupSize, Long.highestOneBit(Math.max(1, (k + 7) / 8) * 2 - 1));
         int rowsPerGroup = workgroupSize / rowThreads;
         for (int c = 0; c < dw.chunks.length; c++) {
             long rows = dw.rows(c, n);
@@ -580,7 +588,7 @@ public final class VulkanOps implements Ops {
             recorder.push(tokens);
             recorder.push(rows);
             recorder.push(k);
-            recorder.push(elementOffset(x, xa));
+            recorder.push(xOffset);
             recorder.push(c == 0 ? dw.elementOffset : 0);
             recorder.push(elementOffset(out, oa));
             recorder.push(n);
@@ -595,6 +603,7 @@ public final class VulkanOps implements Ops {
             recorder.push(blockRows);
             recorder.push(blockCols);
             recorder.push(scaleCode);
+            recorder.push(vectorized ? 1 : 0);
             recorder.dispatch(ceilDiv(rows, rowsPerGroup), (int) ceilDiv(tokens, MATMUL_TOKEN_TILE));
         }
     }
