@@ -64,6 +64,11 @@ public final class VulkanOps implements Ops {
     /** Not a {@link DType}: the packed codes of an MXFP4 weight, read by the matmul shader only. */
     private static final int DTYPE_MXFP4 = 5;
     private static final int MATMUL_TOKEN_TILE = 4;
+    /** The tiled matmul's tile (matmul.comp, TILED): 64 weight rows x 64 tokens, by 256 threads. */
+    private static final int TILE = 64;
+    private static final int TILED_WORKGROUP = 256;
+    /** From this many tokens on, a matmul reads its weight once per 64 tokens (tiled) rather than once per 4. */
+    private static final int TILED_MIN_TOKENS = 16;
     private static final int MAX_HEAD_DIM = 512;
     /** Rows whose argmax one call computes together: enough for a batch's sequences. */
     private static final int MAX_ARGMAX_ROWS = 256;
@@ -135,6 +140,7 @@ public final class VulkanOps implements Ops {
     private final Map<Long, DeviceWeight> weightsByAddress = new HashMap<>();
     private final Map<String, ComputeKernel> kernels = new HashMap<>();
     private final ComputeKernel[] matmulKernels = new ComputeKernel[6];
+    private final ComputeKernel[] tiledMatmulKernels = new ComputeKernel[6];
     private final ComputeKernel[] embeddingKernels = new ComputeKernel[3];
     private final ComputeKernel[] rmsNormKernels = new ComputeKernel[3];
     private final DeviceBuffer results;
@@ -565,7 +571,9 @@ public final class VulkanOps implements Ops {
         Allocation xa = activation(x, "matmul input");
         Allocation oa = activation(out, "matmul output");
         long tokens = x.rowCount();
-        ComputeKernel kernel = kernel(matmulKernels, "matmul", code);
+        boolean tiled = tokens >= TILED_MIN_TOKENS && workgroupSize == TILED_WORKGROUP;
+        ComputeKernel kernel = tiled ? kernel(tiledMatmulKernels, "matmul", code, Map.of("TILED", "1"))
+                : kernel(matmulKernels, "matmul", code);
         // 16-bit weights with rows of whole 16-byte vectors are read eight at a time (see matmul.comp); the rest one
         // by one.
         long xOffset = elementOffset(x, xa);
@@ -604,7 +612,11 @@ public final class VulkanOps implements Ops {
             recorder.push(blockCols);
             recorder.push(scaleCode);
             recorder.push(vectorized ? 1 : 0);
-            recorder.dispatch(ceilDiv(rows, rowsPerGroup), (int) ceilDiv(tokens, MATMUL_TOKEN_TILE));
+            if (tiled) {
+                recorder.dispatch(ceilDiv(rows, TILE), (int) ceilDiv(tokens, TILE));
+            } else {
+                recorder.dispatch(ceilDiv(rows, rowsPerGroup), (int) ceilDiv(tokens, MATMUL_TOKEN_TILE));
+            }
         }
     }
 
@@ -1350,12 +1362,18 @@ public final class VulkanOps implements Ops {
     }
 
     private ComputeKernel kernel(ComputeKernel[] variants, String shader, int code) {
+        return kernel(variants, shader, code, Map.of());
+    }
+
+    private ComputeKernel kernel(ComputeKernel[] variants, String shader, int code, Map<String, String> extra) {
         ComputeKernel k = variants[code];
         if (k == null) {
-            k = new ComputeKernel(context, shader, Map.of("WG", Integer.toString(workgroupSize),
-                    "WEIGHT_DTYPE", Integer.toString(code)), bindings(shader));
+            Map<String, String> macros = new HashMap<>(extra);
+            macros.put("WG", Integer.toString(workgroupSize));
+            macros.put("WEIGHT_DTYPE", Integer.toString(code));
+            k = new ComputeKernel(context, shader, macros, bindings(shader));
             variants[code] = k;
-            kernels.put(shader + "/" + code, k);
+            kernels.put(shader + "/" + code + extra, k);
         }
         return k;
     }

@@ -105,9 +105,10 @@ class VulkanOpsMatchSimdOpsTest {
     }
 
     static Stream<Arguments> matmulCases() {
-        // K a multiple of 8 takes the vectorised path for 16-bit weights: 64, 1000, 1024, 8.
+        // K a multiple of 8 takes the vectorised path for 16-bit weights: 64, 1000, 1024, 8. From 16 tokens on the
+        // tiled kernel runs, with partial tiles at every edge: 17, 70 and 130 tokens.
         int[][] sizes = {{1, 1, 1}, {1, 3, 17}, {3, 17, 65}, {5, 65, 1000}, {17, 33, 3}, {1, 1000, 64}, {4, 8, 2},
-                {6, 37, 1024}, {1, 8, 8}};
+                {6, 37, 1024}, {1, 8, 8}, {70, 130, 33}, {130, 65, 100}};
         Stream.Builder<Arguments> cases = Stream.builder();
         for (VulkanOps b : new VulkanOps[] {mapped, deviceOnly}) {
             for (DType dtype : WEIGHT_TYPES) {
@@ -246,7 +247,7 @@ class VulkanOpsMatchSimdOpsTest {
     static Stream<Arguments> fp8Cases() {
         // {tokens, rows, cols, blockRows, blockCols}; 0 block size: no scales. Edge blocks are partial.
         int[][] sizes = {{1, 1, 1, 1, 1}, {3, 17, 65, 8, 16}, {5, 40, 300, 128, 128}, {1, 129, 257, 128, 128},
-                {4, 9, 33, 0, 0}, {6, 64, 64, 32, 32}};
+                {4, 9, 33, 0, 0}, {6, 64, 64, 32, 32}, {20, 70, 300, 128, 128}};
         Stream.Builder<Arguments> cases = Stream.builder();
         for (VulkanOps b : new VulkanOps[] {mapped, deviceOnly}) {
             for (DType dtype : new DType[] {DType.F8_E4M3, DType.F8_E5M2}) {
@@ -282,7 +283,7 @@ class VulkanOpsMatchSimdOpsTest {
     @MethodSource("backends")
     void mxfp4MatmulMatchesCpu(VulkanOps gpu) {
         Random random = new Random(21);
-        int[][] sizes = {{1, 1, 32}, {3, 40, 96}, {5, 33, 320}, {9, 7, 64}};
+        int[][] sizes = {{1, 1, 32}, {3, 40, 96}, {5, 33, 320}, {9, 7, 64}, {17, 70, 64}};
         for (int[] size : sizes) {
             int tokens = size[0];
             int n = size[1];

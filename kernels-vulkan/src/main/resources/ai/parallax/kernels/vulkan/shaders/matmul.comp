@@ -117,6 +117,68 @@ float weightAt(uint wBase, uint globalRow, uint c) {
 }
 #endif
 
+#ifdef TILED
+// Prompts (many tokens): a workgroup of 256 threads computes a tile of 64 weight rows x 64 tokens, each thread a
+// 4 x 4 block of it, from tiles of 16 columns of the weight and of the input staged in shared memory. Each weight
+// element is then read from memory once per 64 tokens instead of once per 4.
+#define TILE_ROWS 64u
+#define TILE_TOKENS 64u
+#define TILE_K 16u
+shared float wTile[TILE_K][TILE_ROWS + 1u];
+shared float xTile[TILE_K][TILE_TOKENS + 1u];
+
+void main() {
+    uint lid = gl_LocalInvocationID.x;
+    uint row0 = groupIndex() * TILE_ROWS;
+    uint t0 = gl_WorkGroupID.z * TILE_TOKENS;
+    uint myRows = (lid % 16u) * 4u;
+    uint myTokens = (lid / 16u) * 4u;
+    vec4 acc[4] = vec4[](vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
+    for (uint k0 = 0u; k0 < p.k; k0 += TILE_K) {
+        for (uint i = lid; i < TILE_ROWS * TILE_K; i += WG) {
+            uint r = i / TILE_K;
+            uint c = i % TILE_K;
+            uint row = row0 + r;
+            uint col = k0 + c;
+            wTile[c][r] = (row < p.rows && col < p.k)
+                    ? weightAt(p.wOffset + row * p.wRowStride, p.outColumn + row, col) : 0.0;
+        }
+        for (uint i = lid; i < TILE_TOKENS * TILE_K; i += WG) {
+            uint t = i / TILE_K;
+            uint c = i % TILE_K;
+            uint token = t0 + t;
+            uint col = k0 + c;
+            xTile[c][t] = (token < p.tokens && col < p.k) ? x[p.xOffset + token * p.k + col] : 0.0;
+        }
+        barrier();
+        for (uint c = 0u; c < TILE_K; c++) {
+            vec4 xv = vec4(xTile[c][myTokens], xTile[c][myTokens + 1u], xTile[c][myTokens + 2u],
+                           xTile[c][myTokens + 3u]);
+            for (uint i = 0u; i < 4u; i++) {
+                acc[i] += wTile[c][myRows + i] * xv;
+            }
+        }
+        barrier();
+    }
+    for (uint i = 0u; i < 4u; i++) {
+        uint row = row0 + myRows + i;
+        if (row >= p.rows) {
+            continue;
+        }
+        float b = 0.0;
+        if (p.hasBias != 0u) {
+            uint bi = p.biasOffset + row;
+            b = decodeElement(p.biasDtype, bias[wordOf(p.biasDtype, bi)], bi);
+        }
+        for (uint j = 0u; j < 4u; j++) {
+            uint token = t0 + myTokens + j;
+            if (token < p.tokens) {
+                o[p.outOffset + token * p.outStride + p.outColumn + row] = acc[i][j] + b;
+            }
+        }
+    }
+}
+#else
 shared vec4 partial[WG];
 
 void main() {
@@ -192,3 +254,4 @@ void main() {
         }
     }
 }
+#endif
