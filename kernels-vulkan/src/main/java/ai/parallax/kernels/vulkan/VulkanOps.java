@@ -126,6 +126,8 @@ public final class VulkanOps implements Ops {
     private final TreeMap<Long, Allocation> allocations = new TreeMap<>();
     /** {@link #allocations}' values in address order, for {@link #containing}; null when stale. */
     private Allocation[] allocationIndex;
+    /** Host staging of paged attention's arguments, reused across steps. */
+    private int[] pagedArguments;
     /** Activations remembered in {@link #weightsByTensor} since it was last cleared of them. */
     private int activationViews;
     /** Host writes into activations (copyFromHost, allocate): with {@link CommandRecorder#recorded()}, the epoch. */
@@ -854,8 +856,6 @@ public final class VulkanOps implements Ops {
             recorder.dispatch(count * heads, 1);
         }
     }
-
-    private int[] pagedArguments;
 
     /** A reusable host array for staging attention arguments (no allocation per step once it is large enough). */
     private int[] pagedArguments(int size) {
