@@ -43,6 +43,8 @@ final class CommandRecorder implements AutoCloseable {
     private final long fence;
     private final DeviceBuffer arguments;
     private int argumentsUsed;
+    /** Arguments were staged for a command that is not recorded yet. */
+    private boolean awaitingDispatch;
     private boolean recording;
     private int recordedSinceSubmit;
     private long submits;
@@ -118,6 +120,7 @@ final class CommandRecorder implements AutoCloseable {
         int offset = argumentsUsed;
         // Keep later ranges 16-byte aligned, as some drivers like them.
         argumentsUsed += (count + 3) & ~3;
+        awaitingDispatch = true;
         return offset;
     }
 
@@ -170,6 +173,7 @@ final class CommandRecorder implements AutoCloseable {
                     + boundCount);
         }
         if (groups == 0 || z == 0) {
+            awaitingDispatch = false;
             return;
         }
         ensureRecording();
@@ -210,6 +214,7 @@ final class CommandRecorder implements AutoCloseable {
         recordedSinceSubmit++;
         recorded++;
         dispatches++;
+        awaitingDispatch = false;
     }
 
     /** Records a buffer-to-buffer copy, ordered after earlier commands that touch either buffer. */
@@ -252,6 +257,13 @@ final class CommandRecorder implements AutoCloseable {
 
     /** Submits the recorded commands and waits for them; afterwards their results are visible to the host. */
     void submit() {
+        if (awaitingDispatch) {
+            // The ring is reused after a submit: the staged arguments of the command being built would be
+            // overwritten by later commands before it runs. Whatever may submit (growing a scratch buffer, uploading
+            // a weight) must happen before staging.
+            awaitingDispatch = false;
+            throw new IllegalStateException("submit between staging a command's arguments and recording it");
+        }
         if (!recording) {
             argumentsUsed = 0;
             return;

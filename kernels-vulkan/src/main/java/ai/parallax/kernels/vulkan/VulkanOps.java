@@ -817,16 +817,17 @@ public final class VulkanOps implements Ops {
             longest = Math.max(longest, window > 0 ? Math.min(window, end) : end);
             at += blocks;
         }
+        // Scores of (row, head) units go to a scratch buffer of at most one storage buffer; large batches are split
+        // into several dispatches over row ranges. Growing the scratch submits the pending work, which recycles the
+        // argument ring, so it comes before the arguments are staged.
+        long rowsPerDispatch = Math.max(1, Math.min(tokens, (maxBufferBytes / 4) / ((long) longest * heads)));
+        DeviceBuffer scratch = scores(4L * rowsPerDispatch * heads * longest);
+        ComputeKernel kernel = kernel("paged_attention");
         int staged = recorder.stageReserve(at);
         for (int t = 0; t < tokens; t++) {
             args[2 * t + 1] += staged;
         }
         recorder.stageAt(staged, args, at);
-        // Scores of (row, head) units go to a scratch buffer of at most one storage buffer; large batches are split
-        // into several dispatches over row ranges.
-        long rowsPerDispatch = Math.max(1, Math.min(tokens, (maxBufferBytes / 4) / ((long) longest * heads)));
-        DeviceBuffer scratch = scores(4L * rowsPerDispatch * heads * longest);
-        ComputeKernel kernel = kernel("paged_attention");
         for (long t0 = 0; t0 < tokens; t0 += rowsPerDispatch) {
             long count = Math.min(rowsPerDispatch, tokens - t0);
             recorder.begin(kernel);

@@ -393,6 +393,35 @@ class VulkanOpsMatchSimdOpsTest {
         assertClose(gpu, out, 1e-5, "paged attention");
     }
 
+    /**
+     * A fresh backend's first paged attention creates its score scratch, which submits the pending work; the ops
+     * recorded after it in the same step (a rope staging its positions) must not overwrite the attention's staged
+     * block tables before they run.
+     */
+    @Test
+    void argumentsStagedBeforeAScratchBufferGrowsSurviveTheStep() {
+        Random random = new Random(47);
+        try (VulkanOps fresh = VulkanOps.open()) {
+            BatchLayout batch = new BatchLayout(2);
+            batch.add(0, 3, new int[] {3, 0});
+            batch.add(4, 1, new int[] {1, 2, 4});
+            Pair keys = randomPair(fresh, "keys", random, 10, 8);
+            Pair values = randomPair(fresh, "values", random, 10, 8);
+            Pair q = randomPair(fresh, "q", random, 4, 16);
+            Pair out = zeroPair(fresh, "out", 4, 16);
+            Pair cos = randomPair(fresh, "cos", random, 8, 2);
+            Pair sin = randomPair(fresh, "sin", random, 8, 2);
+            Pair x = randomPair(fresh, "x", random, 4, 16);
+            int[] positions = {7, 6, 5, 4};
+            fresh.pagedAttention(q.gpu, keys.gpu, values.gpu, batch, 2, 1, 8, 0.3f, out.gpu);
+            fresh.rope(x.gpu, 4, 4, positions, cos.gpu, sin.gpu);
+            cpu.pagedAttention(q.cpu, keys.cpu, values.cpu, batch, 2, 1, 8, 0.3f, out.cpu);
+            cpu.rope(x.cpu, 4, 4, positions, cos.cpu, sin.cpu);
+            assertClose(fresh, out, 1e-5, "paged attention recorded before a rope");
+            assertClose(fresh, x, 1e-6, "rope recorded after a paged attention");
+        }
+    }
+
     @ParameterizedTest(autoCloseArguments = false)
     @MethodSource("backends")
     void pagedAttentionRejectsABlockOutsideThePool(VulkanOps gpu) {
