@@ -111,7 +111,7 @@ public final class VulkanOps implements Ops {
      * starting at element {@code elementOffset}.
      */
     private record DeviceWeight(DeviceBuffer[] chunks, long rowsPerChunk, long elementOffset, long bytes,
-                                MemorySegment.Scope scope, boolean owned) {
+                                MemorySegment.Scope scope, boolean owned, long address, long chunkBytes) {
         long rows(int chunk, long totalRows) {
             return Math.min(rowsPerChunk, totalRows - chunk * rowsPerChunk);
         }
@@ -140,6 +140,8 @@ public final class VulkanOps implements Ops {
     private long argmaxRows;
     private final Map<Tensor, DeviceWeight> weightsByTensor = new IdentityHashMap<>();
     private final Map<Long, DeviceWeight> weightsByAddress = new HashMap<>();
+    /** Every weight this backend uploaded and owns (two may start at one address: a tensor and its first rows). */
+    private final List<DeviceWeight> uploadedWeights = new ArrayList<>();
     private final Map<String, ComputeKernel> kernels = new HashMap<>();
     private final ComputeKernel[] matmulKernels = new ComputeKernel[6];
     private final ComputeKernel[] tiledMatmulKernels = new ComputeKernel[6];
@@ -374,9 +376,10 @@ public final class VulkanOps implements Ops {
     public synchronized void releaseWeights() {
         checkOpen();
         recorder.submit();
-        for (DeviceWeight w : weightsByAddress.values()) {
+        for (DeviceWeight w : uploadedWeights) {
             destroy(w);
         }
+        uploadedWeights.clear();
         weightsByAddress.clear();
         weightsByTensor.clear();
     }
@@ -419,6 +422,7 @@ public final class VulkanOps implements Ops {
             double seconds = (System.nanoTime() - start) / 1e9;
             DeviceWeight uploaded = weightsByTensor.remove(w);
             weightsByAddress.values().removeIf(v -> v == uploaded);
+            uploadedWeights.remove(uploaded);
             destroy(uploaded);
             double flopsPerProduct = 2.0 * rows * cols;
             double bytesPerProduct = w.byteSize();
@@ -1218,7 +1222,7 @@ public final class VulkanOps implements Ops {
             // Remembered until the activation is freed (see free), so that a table read every step is resolved
             // without allocating; a caller making a fresh view each step cannot grow the map without bound.
             DeviceWeight view = new DeviceWeight(new DeviceBuffer[] {a.buffer}, t.rowCount(), elementOffset(t, a),
-                    t.byteSize(), t.data().scope(), false);
+                    t.byteSize(), t.data().scope(), false, 0, 0);
             if (++activationViews > 1024) {
                 weightsByTensor.values().removeIf(v -> !v.owned);
                 activationViews = 1;
@@ -1233,14 +1237,53 @@ public final class VulkanOps implements Ops {
         evictDeadWeights();
         long key = t.data().address();
         DeviceWeight known = weightsByAddress.get(key);
-        if (known != null && known.scope.isAlive() && known.bytes == t.byteSize()) {
+        // The same bytes under another shape are the same weight only while one buffer holds it all.
+        if (known != null && known.scope.isAlive() && known.bytes == t.byteSize() && known.chunks.length == 1) {
             weightsByTensor.put(t, known);
             return known;
         }
+        DeviceWeight within = viewOfUploaded(t);
+        if (within != null) {
+            weightsByTensor.put(t, within);
+            return within;
+        }
         DeviceWeight uploaded = uploadWeight(t, role);
+        uploadedWeights.add(uploaded);
         weightsByAddress.put(key, uploaded);
         weightsByTensor.put(t, uploaded);
         return uploaded;
+    }
+
+    /**
+     * A view of a weight already on the device (an expert's rows of a stacked tensor, say) when the view's bytes lie
+     * inside one of its buffers, else null. Views spanning two buffers are uploaded on their own.
+     */
+    private DeviceWeight viewOfUploaded(Tensor t) {
+        long start = t.data().address();
+        long end = start + t.byteSize();
+        for (DeviceWeight w : uploadedWeights) {
+            if (!w.scope.isAlive() || start < w.address || end > w.address + w.bytes) {
+                continue;
+            }
+            long from = start - w.address;
+            int chunk = (int) (from / w.chunkBytes);
+            long inChunk = from - chunk * w.chunkBytes;
+            if (inChunk + t.byteSize() > w.chunkBytes || inChunk % t.dtype().byteSize() != 0) {
+                return null;
+            }
+            return new DeviceWeight(new DeviceBuffer[] {w.chunks[chunk]}, Math.max(1, t.rowCount()),
+                    inChunk / t.dtype().byteSize(), t.byteSize(), w.scope, false, 0, 0);
+        }
+        return null;
+    }
+
+    /** Uploads the weight now (see {@link Ops#prepareWeight}); its views later use this copy. */
+    @Override
+    public synchronized void prepareWeight(Tensor weight) {
+        checkOpen();
+        if (weight.byteSize() > 0) {
+            weight(weight, "weight");
+        }
     }
 
     private DeviceWeight uploadWeight(Tensor t, String role) {
@@ -1278,7 +1321,8 @@ public final class VulkanOps implements Ops {
             throw e;
         }
         weightBytes += t.byteSize();
-        return new DeviceWeight(chunks, t.rank() <= 1 ? 1 : rowsPerChunk, 0, t.byteSize(), t.data().scope(), true);
+        return new DeviceWeight(chunks, t.rank() <= 1 ? 1 : rowsPerChunk, 0, t.byteSize(), t.data().scope(), true,
+                t.data().address(), rowsPerChunk * rowBytes);
     }
 
     private void stagedUpload(MemorySegment src, DeviceBuffer dst) {
@@ -1294,21 +1338,23 @@ public final class VulkanOps implements Ops {
     }
 
     private void evictDeadWeights() {
-        List<Long> dead = new ArrayList<>();
-        for (Map.Entry<Long, DeviceWeight> e : weightsByAddress.entrySet()) {
-            if (!e.getValue().scope.isAlive()) {
-                dead.add(e.getKey());
-            }
+        boolean anyDead = false;
+        for (DeviceWeight w : uploadedWeights) {
+            anyDead |= !w.scope.isAlive();
         }
-        if (dead.isEmpty()) {
+        if (!anyDead) {
             return;
         }
         recorder.submit();
-        for (Long key : dead) {
-            DeviceWeight w = weightsByAddress.remove(key);
-            weightsByTensor.values().removeIf(v -> v == w);
+        weightsByAddress.values().removeIf(w -> !w.scope.isAlive());
+        weightsByTensor.values().removeIf(w -> !w.scope.isAlive());
+        uploadedWeights.removeIf(w -> {
+            if (w.scope.isAlive()) {
+                return false;
+            }
             destroy(w);
-        }
+            return true;
+        });
     }
 
     private void destroy(DeviceWeight w) {

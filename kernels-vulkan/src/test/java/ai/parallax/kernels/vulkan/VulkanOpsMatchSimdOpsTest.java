@@ -586,6 +586,31 @@ class VulkanOpsMatchSimdOpsTest {
         assertClose(deviceOnly, rows, 0, "split embedding");
     }
 
+    /** A stacked weight prepared at load serves its experts' row views from the one device copy. */
+    @ParameterizedTest(autoCloseArguments = false)
+    @MethodSource("backends")
+    void preparedWeightServesItsRowViews(VulkanOps gpu) {
+        Random random = new Random(43);
+        int experts = 4;
+        int rows = 40;
+        Tensor stacked = hostWeight("experts.gate", DType.BF16, random, experts * rows, 33);
+        long before = gpu.weightBytesOnDevice();
+        gpu.prepareWeight(stacked);
+        assertThat(gpu.weightBytesOnDevice() - before).isEqualTo(stacked.byteSize());
+        Pair x = randomPair(gpu, "x", random, 3, 33);
+        for (int e = 0; e < experts; e++) {
+            Tensor expert = stacked.rows((long) e * rows, rows);
+            Pair out = zeroPair(gpu, "out", 3, rows);
+            gpu.matmul(x.gpu, expert, null, out.gpu);
+            cpu.matmul(x.cpu, expert, null, out.cpu);
+            assertClose(gpu, out, 1e-4, "expert " + e + " of a prepared stack");
+        }
+        if (gpu == mapped) {
+            assertThat(gpu.weightBytesOnDevice() - before).as("no expert uploaded again")
+                    .isEqualTo(stacked.byteSize());
+        }
+    }
+
     @Test
     void stepIsRecordedAndSubmittedOnlyWhenTheHostReads() {
         Random random = new Random(41);

@@ -5,7 +5,9 @@ import static org.assertj.core.api.Assertions.within;
 
 import ai.parallax.models.CausalLanguageModel;
 import ai.parallax.models.KvCache;
+import ai.parallax.models.LayerRange;
 import ai.parallax.models.ModelLoader;
+import ai.parallax.models.config.ModelConfig;
 import ai.parallax.tensors.Tensor;
 import ai.parallax.tensors.ops.BatchLayout;
 import java.nio.file.Path;
@@ -179,6 +181,35 @@ class VulkanReferenceModelTest {
             next[s] = ops.argmax(logits, s);
         }
         return next;
+    }
+
+    /**
+     * Loading with a progress listener uploads the weights then, reporting the bytes; the forward pass finds every
+     * weight it reads already on the device (experts' views of stacked tensors included) and uploads nothing more.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"stories260K-bf16", "tiny-random-qwen3", "tiny-random-qwen3-moe", "tiny-random-gpt-oss"})
+    void weightsUploadedAtLoadServeTheForwardPass(String name) {
+        Path dir = ReferenceCase.models().resolve(name);
+        ModelConfig config = ModelConfig.read(dir);
+        long[] reported = new long[2];
+        try (VulkanOps fresh = VulkanOps.open();
+             CausalLanguageModel model = ModelLoader.load(dir, config, fresh, LayerRange.all(config.numLayers()), 512,
+                     (done, total) -> {
+                         reported[0] = done;
+                         reported[1] = total;
+                     })) {
+            long uploaded = fresh.weightBytesOnDevice();
+            assertThat(reported[0]).as("%s progress reaches the total", name).isEqualTo(reported[1]).isPositive();
+            assertThat(uploaded).as("%s bytes on the device after loading", name).isEqualTo(reported[1]);
+            ReferenceCase c = ReferenceCase.read(dir).getFirst();
+            try (KvCache cache = model.newKvCache(c.inputIds().length)) {
+                Tensor logits = model.forward(c.inputIds(), c.inputIds().length, 0, cache, false);
+                assertThat(fresh.argmax(logits, 0)).isEqualTo(c.argmaxPerPosition()[c.inputIds().length - 1]);
+            }
+            assertThat(fresh.weightBytesOnDevice()).as("%s bytes on the device after a forward pass", name)
+                    .isEqualTo(uploaded);
+        }
     }
 
     /**
