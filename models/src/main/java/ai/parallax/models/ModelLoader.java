@@ -88,7 +88,8 @@ public final class ModelLoader {
 
     /**
      * As {@link #load(Path, ModelConfig, Ops, LayerRange, int)}, and with a {@code progress} listener also pages
-     * the stage's weights into memory before returning, reporting bytes as it goes.
+     * the stage's weights into memory (and a GPU backend uploads them, {@link Ops#prepareWeight}) before returning,
+     * reporting bytes as it goes.
      */
     public static CausalLanguageModel load(Path dir, ModelConfig config, Ops ops, LayerRange range, int maxPositions,
                                            LoadProgress progress) {
@@ -126,7 +127,7 @@ public final class ModelLoader {
                                 + e.getMessage());
             }
             if (progress != null) {
-                weights.prefetch(progress);
+                weights.prefetch(progress, ops::prepareWeight);
             }
             return model;
         } catch (RuntimeException e) {

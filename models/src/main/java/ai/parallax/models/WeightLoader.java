@@ -211,12 +211,22 @@ public final class WeightLoader implements AutoCloseable {
      * of a large model then does not wait on the disk. Only this stage's tensors are read.
      */
     public void prefetch(LoadProgress progress) {
+        prefetch(progress, t -> {
+        });
+    }
+
+    /**
+     * As {@link #prefetch(LoadProgress)}, and hands each tensor, once paged in, to {@code prepare}: a GPU backend
+     * uploads it there ({@link ai.parallax.tensors.ops.Ops#prepareWeight}), so the progress covers the upload too.
+     */
+    public void prefetch(LoadProgress progress, java.util.function.Consumer<Tensor> prepare) {
         long done = 0;
         progress.update(0, bytesLoaded);
         for (Tensor t : handedOut) {
             if (t.data().isMapped()) {
                 t.data().load();
             }
+            prepare.accept(t);
             done += t.byteSize();
             progress.update(done, bytesLoaded);
         }

@@ -43,10 +43,13 @@ final class CommandRecorder implements AutoCloseable {
     private final long fence;
     private final DeviceBuffer arguments;
     private int argumentsUsed;
+    /** Arguments were staged for a command that is not recorded yet. */
+    private boolean awaitingDispatch;
     private boolean recording;
     private int recordedSinceSubmit;
     private long submits;
     private long dispatches;
+    private long recorded;
 
     // Buffers read and written since the last barrier.
     private final long[] readSet = new long[MAX_TRACKED];
@@ -92,6 +95,22 @@ final class CommandRecorder implements AutoCloseable {
      * element offset there. Call it before {@link #begin}: a full ring submits the pending work first.
      */
     int stage(int[] values, int count) {
+        return stage(values, 0, count);
+    }
+
+    /** As {@link #stage(int[], int)}, for {@code values[from, from + count)}. */
+    int stage(int[] values, int from, int count) {
+        int offset = stageReserve(count);
+        stageAt(offset, values, from, count);
+        return offset;
+    }
+
+    /**
+     * Reserves {@code count} ints of the argument ring for a command about to be recorded and returns their element
+     * offset; fill them with {@link #stageAt} before the next {@link #submit}. Call it before {@link #begin}: a full
+     * ring submits the pending work first.
+     */
+    int stageReserve(int count) {
         if (count > ARGUMENT_INTS) {
             throw new IllegalArgumentException(count + " arguments exceed the argument ring of " + ARGUMENT_INTS);
         }
@@ -99,10 +118,24 @@ final class CommandRecorder implements AutoCloseable {
             submit();
         }
         int offset = argumentsUsed;
-        MemorySegment.copy(values, 0, arguments.mapped(), ValueLayout.JAVA_INT, 4L * offset, count);
         // Keep later ranges 16-byte aligned, as some drivers like them.
         argumentsUsed += (count + 3) & ~3;
+        awaitingDispatch = true;
         return offset;
+    }
+
+    /** Writes {@code values[0, count)} at element {@code offset} of the ring (reserved by {@link #stageReserve}). */
+    void stageAt(int offset, int[] values, int count) {
+        stageAt(offset, values, 0, count);
+    }
+
+    void stageAt(int offset, int[] values, int from, int count) {
+        MemorySegment.copy(values, from, arguments.mapped(), ValueLayout.JAVA_INT, 4L * offset, count);
+    }
+
+    /** Writes floats' bits at element {@code offset} of the ring (reserved by {@link #stageReserve}). */
+    void stageFloatsAt(int offset, float[] values, int from, int count) {
+        MemorySegment.copy(values, from, arguments.mapped(), ValueLayout.JAVA_FLOAT, 4L * offset, count);
     }
 
     void begin(ComputeKernel kernel) {
@@ -140,6 +173,7 @@ final class CommandRecorder implements AutoCloseable {
                     + boundCount);
         }
         if (groups == 0 || z == 0) {
+            awaitingDispatch = false;
             return;
         }
         ensureRecording();
@@ -178,7 +212,9 @@ final class CommandRecorder implements AutoCloseable {
             vkCmdDispatch(commands, x, (int) y, z);
         }
         recordedSinceSubmit++;
+        recorded++;
         dispatches++;
+        awaitingDispatch = false;
     }
 
     /** Records a buffer-to-buffer copy, ordered after earlier commands that touch either buffer. */
@@ -198,6 +234,7 @@ final class CommandRecorder implements AutoCloseable {
                     VkBufferCopy.calloc(1, stack).srcOffset(srcOffset).dstOffset(dstOffset).size(bytes));
         }
         recordedSinceSubmit++;
+        recorded++;
     }
 
     /** Records zero-filling a whole buffer. */
@@ -210,6 +247,7 @@ final class CommandRecorder implements AutoCloseable {
         writeSet[writes++] = buffer.buffer();
         vkCmdFillBuffer(commands, buffer.buffer(), 0, VK_WHOLE_SIZE, 0);
         recordedSinceSubmit++;
+        recorded++;
     }
 
     /** Whether commands were recorded since the last submit. */
@@ -219,6 +257,13 @@ final class CommandRecorder implements AutoCloseable {
 
     /** Submits the recorded commands and waits for them; afterwards their results are visible to the host. */
     void submit() {
+        if (awaitingDispatch) {
+            // The ring is reused after a submit: the staged arguments of the command being built would be
+            // overwritten by later commands before it runs. Whatever may submit (growing a scratch buffer, uploading
+            // a weight) must happen before staging.
+            awaitingDispatch = false;
+            throw new IllegalStateException("submit between staging a command's arguments and recording it");
+        }
         if (!recording) {
             argumentsUsed = 0;
             return;
@@ -249,6 +294,11 @@ final class CommandRecorder implements AutoCloseable {
     /** Submissions so far: with step-wise recording, about one per generated token. */
     long submits() {
         return submits;
+    }
+
+    /** Commands of any kind (dispatches, copies, fills) recorded so far: it changes whenever device memory may. */
+    long recorded() {
+        return recorded;
     }
 
     /** Compute dispatches recorded so far. */

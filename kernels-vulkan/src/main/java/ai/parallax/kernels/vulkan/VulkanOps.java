@@ -1,7 +1,10 @@
 package ai.parallax.kernels.vulkan;
 
+import ai.parallax.tensors.BlockScales;
 import ai.parallax.tensors.DType;
+import ai.parallax.tensors.Mxfp4;
 import ai.parallax.tensors.Tensor;
+import ai.parallax.tensors.ops.BatchLayout;
 import ai.parallax.tensors.ops.OpArguments;
 import ai.parallax.tensors.ops.Ops;
 
@@ -36,10 +39,16 @@ import java.util.TreeMap;
  *       the memory it came from is unmapped (its segment's scope is no longer alive) or by {@link #releaseWeights}.</li>
  * </ul>
  *
- * <p><b>Execution.</b> Operations are recorded into one command buffer and submitted only when the host needs a
- * result: {@link #copyToHost}, {@link #argmax}, {@link #copyFromHost} (which writes memory earlier commands may
- * read), {@link #free} and {@link #flush}. A decode step of a Llama model is thus one submission. Pipeline barriers
- * separate only dependent commands ({@link CommandRecorder}).
+ * <p><b>Execution.</b> Operations are recorded into one command buffer per step, not submitted op by op: the buffer
+ * is submitted only when the host needs a result or writes memory that recorded commands may read:
+ * {@link #copyToHost}, {@link #argmax}, {@link #copyFromHost}, {@link #free} and {@link #flush}. Host arrays an op
+ * needs (token ids, positions, block tables, routing indices and weights) are staged into a host-visible argument
+ * ring as the op is recorded, so they never force a submission. Thus a decode step of a dense model, for one
+ * sequence or a batch, is one submission: {@link #argmax} of the first sequence's row computes every row's (up to
+ * {@value #MAX_ARGMAX_ROWS}) in that submission and the other sequences' calls read them. An MoE step adds one
+ * submission per MoE layer, where the host reads the router's logits to pick the experts; the experts' gathers,
+ * matmuls and weighted scatter-adds are recorded like any op. Pipeline barriers separate only dependent commands
+ * ({@link CommandRecorder}). {@link #submissions()} counts them; the model tests assert one per step.
  *
  * <p><b>Adding an op</b> takes one shader under {@code shaders/} and one method here that checks its arguments,
  * resolves its tensors ({@link #activation}, {@link #weight}) and records a dispatch.
@@ -50,8 +59,19 @@ public final class VulkanOps implements Ops {
     private static final int DTYPE_F32 = 0;
     private static final int DTYPE_BF16 = 1;
     private static final int DTYPE_F16 = 2;
+    private static final int DTYPE_F8_E4M3 = 3;
+    private static final int DTYPE_F8_E5M2 = 4;
+    /** Not a {@link DType}: the packed codes of an MXFP4 weight, read by the matmul shader only. */
+    private static final int DTYPE_MXFP4 = 5;
     private static final int MATMUL_TOKEN_TILE = 4;
+    /** The tiled matmul's tile (matmul.comp, TILED): 64 weight rows x 64 tokens, by 256 threads. */
+    private static final int TILE = 64;
+    private static final int TILED_WORKGROUP = 256;
+    /** From this many tokens on, a matmul reads its weight once per 64 tokens (tiled) rather than once per 4. */
+    private static final int TILED_MIN_TOKENS = 16;
     private static final int MAX_HEAD_DIM = 512;
+    /** Rows whose argmax one call computes together: enough for a batch's sequences. */
+    private static final int MAX_ARGMAX_ROWS = 256;
 
     /**
      * How the backend uses its device.
@@ -91,7 +111,7 @@ public final class VulkanOps implements Ops {
      * starting at element {@code elementOffset}.
      */
     private record DeviceWeight(DeviceBuffer[] chunks, long rowsPerChunk, long elementOffset, long bytes,
-                                MemorySegment.Scope scope, boolean owned) {
+                                MemorySegment.Scope scope, boolean owned, long address, long chunkBytes) {
         long rows(int chunk, long totalRows) {
             return Math.min(rowsPerChunk, totalRows - chunk * rowsPerChunk);
         }
@@ -104,10 +124,27 @@ public final class VulkanOps implements Ops {
     private final long maxBufferBytes;
     private final boolean mapActivations;
     private final TreeMap<Long, Allocation> allocations = new TreeMap<>();
+    /** {@link #allocations}' values in address order, for {@link #containing}; null when stale. */
+    private Allocation[] allocationIndex;
+    /** Host staging of paged attention's arguments, reused across steps. */
+    private int[] pagedArguments;
+    /** Activations remembered in {@link #weightsByTensor} since it was last cleared of them. */
+    private int activationViews;
+    /** Host writes into activations (copyFromHost, allocate): with {@link CommandRecorder#recorded()}, the epoch. */
+    private long hostWrites;
+    // What the argmax results buffer holds: rows [first, first + rows) of the tensor at address, as of an epoch.
+    private long argmaxEpoch = -1;
+    private long argmaxAddress;
+    private long argmaxWidth;
+    private long argmaxFirstRow;
+    private long argmaxRows;
     private final Map<Tensor, DeviceWeight> weightsByTensor = new IdentityHashMap<>();
     private final Map<Long, DeviceWeight> weightsByAddress = new HashMap<>();
+    /** Every weight this backend uploaded and owns (two may start at one address: a tensor and its first rows). */
+    private final List<DeviceWeight> uploadedWeights = new ArrayList<>();
     private final Map<String, ComputeKernel> kernels = new HashMap<>();
-    private final ComputeKernel[] matmulKernels = new ComputeKernel[3];
+    private final ComputeKernel[] matmulKernels = new ComputeKernel[6];
+    private final ComputeKernel[] tiledMatmulKernels = new ComputeKernel[6];
     private final ComputeKernel[] embeddingKernels = new ComputeKernel[3];
     private final ComputeKernel[] rmsNormKernels = new ComputeKernel[3];
     private final DeviceBuffer results;
@@ -125,7 +162,7 @@ public final class VulkanOps implements Ops {
         this.maxBufferBytes = (options.maxBufferBytes() > 0 ? Math.min(options.maxBufferBytes(), limit) : limit) & ~15L;
         this.mapActivations = options.mapActivations() && context.hasMappableDeviceMemory();
         this.recorder = new CommandRecorder(context);
-        this.results = context.createBuffer(64, VulkanContext.HOST_COHERENT, "argmax results");
+        this.results = context.createBuffer(4L * MAX_ARGMAX_ROWS, VulkanContext.HOST_COHERENT, "argmax results");
     }
 
     /** Opens the best Vulkan device (see {@link VulkanDevices#best}). */
@@ -223,6 +260,8 @@ public final class VulkanOps implements Ops {
             recorder.zero(buffer);
         }
         allocations.put(segment.address(), new Allocation(buffer, segment.address(), bytes, reservation));
+        allocationIndex = null;
+        hostWrites++;
         return new Tensor(name, dtype, shape, segment);
     }
 
@@ -236,6 +275,8 @@ public final class VulkanOps implements Ops {
         }
         recorder.submit();
         allocations.remove(a.address);
+        allocationIndex = null;
+        weightsByTensor.values().removeIf(w -> !w.owned && w.chunks[0] == a.buffer);
         context.destroy(a.buffer);
         if (a.reservation != null) {
             AddressReservation.release(a.reservation);
@@ -254,6 +295,7 @@ public final class VulkanOps implements Ops {
         Allocation a = activation(dst, "copyFromHost destination");
         // Commands recorded earlier may still read the old contents.
         recorder.submit();
+        hostWrites++;
         if (a.reservation == null) {
             MemorySegment.copy(src, srcOffset, dst.data(), ValueLayout.JAVA_FLOAT, 0, count);
             return;
@@ -334,11 +376,102 @@ public final class VulkanOps implements Ops {
     public synchronized void releaseWeights() {
         checkOpen();
         recorder.submit();
-        for (DeviceWeight w : weightsByAddress.values()) {
+        for (DeviceWeight w : uploadedWeights) {
             destroy(w);
         }
+        uploadedWeights.clear();
         weightsByAddress.clear();
         weightsByTensor.clear();
+    }
+
+    /** Measured speed of the device on the decode step's dominant operation. */
+    public record Throughput(double gflops, double gbPerSecond) {
+    }
+
+    /**
+     * Measures BF16 matrix × vector products of a 2048 × 4096 weight (16 MiB, beyond most caches), recorded
+     * sixteen to a submission as in a decode step, for about {@code millis} milliseconds: what a cluster's scheduler
+     * compares nodes by. The weight is freed afterwards.
+     */
+    public synchronized Throughput measureMatvec(long millis) {
+        checkOpen();
+        int rows = 2048;
+        int cols = 4096;
+        Tensor x = allocate("probe.x", 1, cols);
+        Tensor y = allocate("probe.y", 1, rows);
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment bits = arena.allocate(2L * rows * cols, 64);
+            for (long i = 0; i < (long) rows * cols; i++) {
+                // Small BF16 values of both signs: 0x3C00 | low bits is about 0.0078 .. 0.0156.
+                bits.set(ValueLayout.JAVA_SHORT, 2 * i, (short) (0x3C00 | (i * 2654435761L >>> 25 & 0x7F)
+                        | (i % 3 == 0 ? 0x8000 : 0)));
+            }
+            Tensor w = new Tensor("probe.w", DType.BF16, new long[] {rows, cols}, bits);
+            matmul(x, w, null, y);
+            recorder.submit();
+            long products = 0;
+            long start = System.nanoTime();
+            long end = start + Math.max(1, millis) * 1_000_000L;
+            do {
+                for (int i = 0; i < 16; i++) {
+                    matmul(x, w, null, y);
+                }
+                recorder.submit();
+                products += 16;
+            } while (System.nanoTime() < end);
+            double seconds = (System.nanoTime() - start) / 1e9;
+            DeviceWeight uploaded = weightsByTensor.remove(w);
+            weightsByAddress.values().removeIf(v -> v == uploaded);
+            uploadedWeights.remove(uploaded);
+            destroy(uploaded);
+            double flopsPerProduct = 2.0 * rows * cols;
+            double bytesPerProduct = w.byteSize();
+            return new Throughput(products * flopsPerProduct / seconds / 1e9,
+                    products * bytesPerProduct / seconds / 1e9);
+        } finally {
+            free(x);
+            free(y);
+        }
+    }
+
+    /**
+     * The device memory's bandwidth as buffer-to-buffer copies see it, in bytes per second: the median of
+     * {@code repeats} submissions of eight copies of {@code bytes} between two device-local buffers, each copy
+     * counting its read and its write. It is what a bandwidth-bound decode step can hope for; the vendor's figure
+     * is higher by the copy engine's overheads.
+     */
+    public synchronized double measureCopyBandwidth(long bytes, int repeats) {
+        checkOpen();
+        if (bytes <= 0 || repeats <= 0) {
+            throw new IllegalArgumentException("copy bandwidth probe needs positive bytes and repeats, got " + bytes
+                    + " and " + repeats);
+        }
+        recorder.submit();
+        DeviceBuffer from = context.createBuffer(bytes, VulkanContext.DEVICE_LOCAL, "bandwidth probe source");
+        DeviceBuffer to = null;
+        try {
+            to = context.createBuffer(bytes, VulkanContext.DEVICE_LOCAL, "bandwidth probe destination");
+            recorder.zero(from);
+            recorder.copy(from, 0, to, 0, bytes);
+            recorder.submit();
+            double[] rates = new double[repeats];
+            for (int r = 0; r < repeats; r++) {
+                long start = System.nanoTime();
+                for (int i = 0; i < 8; i++) {
+                    // Alternate directions: each copy depends on the one before, as layers do.
+                    recorder.copy(i % 2 == 0 ? to : from, 0, i % 2 == 0 ? from : to, 0, bytes);
+                }
+                recorder.submit();
+                rates[r] = 8 * 2.0 * bytes / ((System.nanoTime() - start) / 1e9);
+            }
+            Arrays.sort(rates);
+            return rates[repeats / 2];
+        } finally {
+            context.destroy(from);
+            if (to != null) {
+                context.destroy(to);
+            }
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -389,7 +522,10 @@ public final class VulkanOps implements Ops {
         checkOpen();
         requireF32(x, "matmul input");
         requireF32(out, "matmul output");
-        requireFloatWeight(w, "matmul weight");
+        if (dtypeCode(w.dtype()) < 0) {
+            throw new IllegalArgumentException("matmul weight '" + w.name() + "' has dtype " + w.dtype()
+                    + "; the Vulkan matmul reads F32, BF16, F16, F8_E4M3 and F8_E5M2 (MXFP4 through matmulMxfp4)");
+        }
         long k = w.rowLength();
         long n = w.rowCount();
         if (x.rowLength() != k) {
@@ -412,16 +548,48 @@ public final class VulkanOps implements Ops {
             throw new IllegalArgumentException("matmul: output '" + out.name() + "' may not alias input '"
                     + x.name() + "'");
         }
-        DeviceWeight dw = weight(w, "matmul weight");
-        DeviceWeight db = bias == null ? null : weight(bias, "matmul bias");
-        if (db != null && db.chunks.length != 1) {
-            throw new VulkanException("matmul: bias '" + bias.name() + "' does not fit one device buffer");
+        BlockScales blockScales = w.blockScales();
+        if (blockScales != null && !isFp8(w.dtype())) {
+            throw new IllegalArgumentException("matmul: weight '" + w.name() + "' is " + w.dtype() + " with block "
+                    + "scales; the Vulkan kernels read block scales with F8_E4M3 and F8_E5M2 weights");
         }
+        DeviceWeight dw = weight(w, "matmul weight");
+        DeviceWeight ds = blockScales == null ? null : wholeWeight(blockScales.scales(), "matmul block scales");
+        DeviceWeight db = bias == null ? null : wholeWeight(bias, "matmul bias");
+        recordMatmul(x, dw, dtypeCode(w.dtype()), k, n, k, db, bias == null ? 0 : dtypeCode(bias.dtype()), ds,
+                blockScales == null ? 0 : dtypeCode(blockScales.scales().dtype()),
+                blockScales == null ? 0 : blockScales.scales().rowLength(),
+                blockScales == null ? 1 : blockScales.blockRows(), blockScales == null ? 0 : blockScales.blockCols(),
+                out);
+    }
+
+    /**
+     * Records {@code out = x · Wᵀ (+ bias)} over every buffer of a device weight, one dispatch each.
+     *
+     * @param code        how the shader reads a weight element ({@code DTYPE_*})
+     * @param wRowStride  elements (bytes for FP8 and MXFP4) from one weight row to the next
+     * @param scales      block scales (FP8) or E8M0 scale bytes (MXFP4) in one buffer, indexed by global row; or null
+     * @param blockCols   columns per scale; 0 when the weight has no scales
+     */
+    private void recordMatmul(Tensor x, DeviceWeight dw, int code, long k, long n, long wRowStride, DeviceWeight db,
+                              int biasCode, DeviceWeight scales, int scaleCode, long scaleStride, long blockRows,
+                              long blockCols, Tensor out) {
         Allocation xa = activation(x, "matmul input");
         Allocation oa = activation(out, "matmul output");
-        ComputeKernel kernel = kernel(matmulKernels, "matmul", w.dtype());
-        // About eight multiply-adds per thread before the reduction: short rows share a workgroup.
-        int rowThreads = (int) Math.min(workgroupSize, Long.highestOneBit(Math.max(1, (k + 7) / 8) * 2 - 1));
+        long tokens = x.rowCount();
+        boolean tiled = tokens >= TILED_MIN_TOKENS && workgroupSize == TILED_WORKGROUP;
+        ComputeKernel kernel = tiled ? kernel(tiledMatmulKernels, "matmul", code, Map.of("TILED", "1"))
+                : kernel(matmulKernels, "matmul", code);
+        // 16-bit weights with rows of whole 16-byte vectors are read eight at a time (see matmul.comp); the rest one
+        // by one.
+        long xOffset = elementOffset(x, xa);
+        boolean vectorized = (code == DTYPE_BF16 || code == DTYPE_F16) && k % 8 == 0 && dw.elementOffset % 8 == 0
+                && xOffset % 4 == 0;
+        // About eight multiply-adds per thread before the reduction (eight loads of eight weights when vectorised):
+        // short rows share a workgroup.
+        int rowThreads = vectorized
+                ? (int) Math.min(workgroupSize, Long.highestOneBit(Math.max(1, k / 64)))
+                : (int) Math.min(workgroupSize, Long.highestOneBit(Math.max(1, (k + 7) / 8) * 2 - 1));
         int rowsPerGroup = workgroupSize / rowThreads;
         for (int c = 0; c < dw.chunks.length; c++) {
             long rows = dw.rows(c, n);
@@ -430,19 +598,31 @@ public final class VulkanOps implements Ops {
             recorder.bind(dw.chunks[c], false);
             recorder.bind(db == null ? dw.chunks[c] : db.chunks[0], false);
             recorder.bind(oa.buffer, true);
+            recorder.bind(scales == null ? dw.chunks[c] : scales.chunks[0], false);
             recorder.push(tokens);
             recorder.push(rows);
             recorder.push(k);
-            recorder.push(elementOffset(x, xa));
+            recorder.push(xOffset);
             recorder.push(c == 0 ? dw.elementOffset : 0);
             recorder.push(elementOffset(out, oa));
             recorder.push(n);
             recorder.push(c * dw.rowsPerChunk);
             recorder.push(db == null ? 0 : 1);
-            recorder.push(bias == null ? 0 : dtypeCode(bias.dtype()));
+            recorder.push(biasCode);
             recorder.push(db == null ? 0 : db.elementOffset + c * dw.rowsPerChunk);
             recorder.push((long) rowThreads);
-            recorder.dispatch(ceilDiv(rows, rowsPerGroup), (int) ceilDiv(tokens, MATMUL_TOKEN_TILE));
+            recorder.push(wRowStride);
+            recorder.push(scales == null ? 0 : scales.elementOffset);
+            recorder.push(scaleStride);
+            recorder.push(blockRows);
+            recorder.push(blockCols);
+            recorder.push(scaleCode);
+            recorder.push(vectorized ? 1 : 0);
+            if (tiled) {
+                recorder.dispatch(ceilDiv(rows, TILE), (int) ceilDiv(tokens, TILE));
+            } else {
+                recorder.dispatch(ceilDiv(rows, rowsPerGroup), (int) ceilDiv(tokens, MATMUL_TOKEN_TILE));
+            }
         }
     }
 
@@ -505,13 +685,14 @@ public final class VulkanOps implements Ops {
     @Override
     public synchronized void scatterRows(Tensor src, Tensor dst, int[] rows) {
         checkOpen();
+        requireF32(src, "scatterRows source");
+        requireF32(dst, "scatterRows destination");
         if (rows.length != src.rowCount() || src.rowLength() != dst.rowLength()) {
             throw new IllegalArgumentException("scatterRows: " + rows.length + " row indices for '" + src.name() + "' "
                     + shape(src) + " into '" + dst.name() + "' " + shape(dst));
         }
-        for (int t = 0; t < rows.length; t++) {
-            copy(src.rows(t, 1), dst.rows(rows[t], 1));
-        }
+        requireRows(rows, 0, rows.length, dst, "scatterRows");
+        recordCopyRows(src, dst, rows, 0, rows.length, true);
     }
 
     @Override
@@ -521,106 +702,240 @@ public final class VulkanOps implements Ops {
             throw new IllegalArgumentException("gatherRows: " + rows.length + " row indices from '" + src.name() + "' "
                     + shape(src) + " into '" + dst.name() + "' " + shape(dst));
         }
-        for (int i = 0; i < rows.length; i++) {
-            copy(src.rows(rows[i], 1), dst.rows(i, 1));
+        gatherRows(src, rows, 0, rows.length, dst);
+    }
+
+    /** dst[rows[i]] = src[i] (scatter) or dst[i] = src[rows[i]] (gather) for the {@code count} indices at offset. */
+    private void recordCopyRows(Tensor src, Tensor dst, int[] rows, int offset, int count, boolean scatter) {
+        if (count == 0 || src.rowLength() == 0) {
+            return;
+        }
+        Allocation sa = activation(src, scatter ? "scatterRows source" : "gatherRows source");
+        Allocation da = activation(dst, scatter ? "scatterRows destination" : "gatherRows destination");
+        int rowsOffset = recorder.stage(rows, offset, count);
+        long width = src.rowLength();
+        recorder.begin(kernel("copy_rows"));
+        recorder.bind(sa.buffer, false);
+        recorder.bind(da.buffer, true);
+        recorder.bind(recorder.arguments(), false);
+        recorder.push((long) count);
+        recorder.push(width);
+        recorder.push(elementOffset(src, sa));
+        recorder.push(elementOffset(dst, da));
+        recorder.push((long) rowsOffset);
+        recorder.push(scatter ? 1 : 0);
+        recorder.dispatch(ceilDiv(count * width, workgroupSize), 1);
+    }
+
+    private static void requireRows(int[] rows, int offset, int count, Tensor t, String op) {
+        long limit = t.rowCount();
+        for (int i = offset; i < offset + count; i++) {
+            if (rows[i] < 0 || rows[i] >= limit) {
+                throw new IndexOutOfBoundsException(op + ": row index " + rows[i] + " (entry " + i + ") is outside '"
+                        + t.name() + "' " + shape(t));
+            }
         }
     }
 
-    /**
-     * Paged attention as block copies into a contiguous per-sequence scratch cache followed by the contiguous
-     * attention kernel. Correct for every layout; a dedicated shader reading the block table directly would save
-     * the copies (future work).
-     */
+    /** One shader reads the block tables directly; there is no contiguous copy of a sequence's cache. */
     @Override
-    public synchronized void pagedAttention(Tensor q, Tensor keyPool, Tensor valuePool, ai.parallax.tensors.ops.BatchLayout batch,
+    public synchronized void pagedAttention(Tensor q, Tensor keyPool, Tensor valuePool, BatchLayout batch,
                                             int heads, int kvHeads, int headDim, float scale, Tensor out) {
         checkOpen();
+        recordPagedAttention(q, keyPool, valuePool, batch, heads, kvHeads, headDim, scale, 0, null, out);
+    }
+
+    @Override
+    public synchronized void pagedAttentionWithSinks(Tensor q, Tensor keyPool, Tensor valuePool, BatchLayout batch,
+                                                     int heads, int kvHeads, int headDim, float scale, int window,
+                                                     Tensor sinks, Tensor out) {
+        checkOpen();
+        if (window < 0) {
+            throw new IllegalArgumentException("attention: negative sliding window " + window);
+        }
+        if (sinks != null) {
+            requireFloatWeight(sinks, "attention sinks");
+            if (sinks.elementCount() != heads) {
+                throw new IllegalArgumentException("attention: sinks '" + sinks.name() + "' " + shape(sinks)
+                        + " should hold one logit for each of " + heads + " heads");
+            }
+        }
+        recordPagedAttention(q, keyPool, valuePool, batch, heads, kvHeads, headDim, scale, window, sinks, out);
+    }
+
+    private void recordPagedAttention(Tensor q, Tensor keyPool, Tensor valuePool, BatchLayout batch, int heads,
+                                      int kvHeads, int headDim, float scale, int window, Tensor sinks, Tensor out) {
+        requireF32(q, "attention query");
+        requireF32(keyPool, "attention key pool");
+        requireF32(valuePool, "attention value pool");
+        requireF32(out, "attention output");
+        checkHeads(heads, kvHeads, headDim);
+        long width = (long) heads * headDim;
+        long kvWidth = (long) kvHeads * headDim;
+        int tokens = batch.tokenCount();
+        if (q.rowLength() != width || q.rowCount() != tokens || out.rowLength() != width || out.rowCount() != tokens) {
+            throw new IllegalArgumentException("attention: query '" + q.name() + "' " + shape(q) + " and output '"
+                    + out.name() + "' " + shape(out) + " should be [" + tokens + ", " + heads + " x " + headDim
+                    + "] for the batch");
+        }
+        if (keyPool.rowLength() != kvWidth || valuePool.rowLength() != kvWidth) {
+            throw new IllegalArgumentException("attention: pools '" + keyPool.name() + "' " + shape(keyPool) + " and '"
+                    + valuePool.name() + "' " + shape(valuePool) + " should have rows of " + kvHeads + " x " + headDim);
+        }
         int blockSize = batch.blockSize();
+        long poolRows = Math.min(keyPool.rowCount(), valuePool.rowCount());
         for (int s = 0; s < batch.sequenceCount(); s++) {
-            int count = batch.tokenCount(s);
-            if (count == 0) {
-                continue;
-            }
-            int context = batch.startPosition(s) + count;
-            ensurePagedScratch(context, keyPool.rowLength());
             int[] table = batch.blockTable(s);
-            for (int p = 0; p < context; p += blockSize) {
-                int len = Math.min(blockSize, context - p);
-                long poolRow = (long) table[p / blockSize] * blockSize;
-                copy(keyPool.rows(poolRow, len), pagedKeys.rows(p, len));
-                copy(valuePool.rows(poolRow, len), pagedValues.rows(p, len));
+            int end = batch.startPosition(s) + batch.tokenCount(s);
+            for (int b = 0; b * blockSize < end; b++) {
+                if (table[b] < 0 || (long) (table[b] + 1) * blockSize > poolRows) {
+                    throw new IndexOutOfBoundsException("attention: block " + table[b] + " of sequence " + s
+                            + " is outside pools of " + poolRows + " rows in blocks of " + blockSize);
+                }
             }
-            int first = batch.tokenStart(s);
-            attention(q.rows(first, count), pagedKeys, pagedValues, batch.startPosition(s), heads, kvHeads, headDim,
-                    scale, out.rows(first, count));
+        }
+        if (tokens == 0) {
+            return;
+        }
+        Allocation qa = activation(q, "attention query");
+        Allocation ka = activation(keyPool, "attention key pool");
+        Allocation va = activation(valuePool, "attention value pool");
+        Allocation oa = activation(out, "attention output");
+        DeviceWeight sw = sinks == null ? null : wholeWeight(sinks, "attention sinks");
+        // Arguments: (position, block-table offset) per query row, then each sequence's table once.
+        int tableInts = 0;
+        for (int s = 0; s < batch.sequenceCount(); s++) {
+            tableInts += ceilDivInt(batch.startPosition(s) + batch.tokenCount(s), blockSize);
+        }
+        int[] args = pagedArguments(2 * tokens + tableInts);
+        int at = 2 * tokens;
+        int longest = 0;
+        for (int s = 0; s < batch.sequenceCount(); s++) {
+            int end = batch.startPosition(s) + batch.tokenCount(s);
+            int blocks = ceilDivInt(end, blockSize);
+            System.arraycopy(batch.blockTable(s), 0, args, at, blocks);
+            for (int t = batch.tokenStart(s); t < batch.tokenStart(s) + batch.tokenCount(s); t++) {
+                args[2 * t] = batch.position(t);
+                args[2 * t + 1] = at; // relative for now; made absolute once staged
+            }
+            longest = Math.max(longest, window > 0 ? Math.min(window, end) : end);
+            at += blocks;
+        }
+        // Scores of (row, head) units go to a scratch buffer of at most one storage buffer; large batches are split
+        // into several dispatches over row ranges. Growing the scratch submits the pending work, which recycles the
+        // argument ring, so it comes before the arguments are staged.
+        long rowsPerDispatch = Math.max(1, Math.min(tokens, (maxBufferBytes / 4) / ((long) longest * heads)));
+        DeviceBuffer scratch = scores(4L * rowsPerDispatch * heads * longest);
+        ComputeKernel kernel = kernel("paged_attention");
+        int staged = recorder.stageReserve(at);
+        for (int t = 0; t < tokens; t++) {
+            args[2 * t + 1] += staged;
+        }
+        recorder.stageAt(staged, args, at);
+        for (long t0 = 0; t0 < tokens; t0 += rowsPerDispatch) {
+            long count = Math.min(rowsPerDispatch, tokens - t0);
+            recorder.begin(kernel);
+            recorder.bind(qa.buffer, false);
+            recorder.bind(ka.buffer, false);
+            recorder.bind(va.buffer, false);
+            recorder.bind(oa.buffer, true);
+            recorder.bind(scratch, true);
+            recorder.bind(recorder.arguments(), false);
+            recorder.bind(sw == null ? recorder.arguments() : sw.chunks[0], false);
+            recorder.push(count);
+            recorder.push((long) heads);
+            recorder.push((long) kvHeads);
+            recorder.push((long) headDim);
+            recorder.push(elementOffset(q, qa) + t0 * width);
+            recorder.push(elementOffset(keyPool, ka));
+            recorder.push(elementOffset(valuePool, va));
+            recorder.push(elementOffset(out, oa) + t0 * width);
+            recorder.push((long) longest);
+            recorder.push(scale);
+            recorder.push((long) blockSize);
+            recorder.push((long) window);
+            recorder.push(staged + 2 * t0);
+            recorder.push(sw == null ? 0 : 1);
+            recorder.push(sinks == null ? 0 : dtypeCode(sinks.dtype()));
+            recorder.push(sw == null ? 0 : sw.elementOffset);
+            recorder.dispatch(count * heads, 1);
         }
     }
 
-    /** Host round trip ({@link HostFallbackKernels}): no shader yet. */
-    @Override
-    public synchronized void pagedAttentionWithSinks(Tensor q, Tensor keyPool, Tensor valuePool,
-                                                     ai.parallax.tensors.ops.BatchLayout batch, int heads,
-                                                     int kvHeads, int headDim, float scale, int window, Tensor sinks,
-                                                     Tensor out) {
-        checkOpen();
-        float[] hostQ = new float[Math.toIntExact(q.elementCount())];
-        float[] hostKeys = new float[Math.toIntExact(keyPool.elementCount())];
-        float[] hostValues = new float[Math.toIntExact(valuePool.elementCount())];
-        float[] hostOut = new float[Math.toIntExact(out.elementCount())];
-        copyToHost(q, hostQ, 0);
-        copyToHost(keyPool, hostKeys, 0);
-        copyToHost(valuePool, hostValues, 0);
-        HostFallbackKernels.attentionWithSinks(hostQ, hostKeys, hostValues, batch, heads, kvHeads, headDim, scale,
-                window, sinks, hostOut);
-        copyFromHost(hostOut, 0, out);
+    /** A reusable host array for staging attention arguments (no allocation per step once it is large enough). */
+    private int[] pagedArguments(int size) {
+        if (pagedArguments == null || pagedArguments.length < size) {
+            pagedArguments = new int[Math.max(size, 256)];
+        }
+        return pagedArguments;
     }
 
-    /** Host round trip ({@link HostFallbackKernels}): no shader yet; the packed weight is read from the host. */
+    private static int ceilDivInt(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    private static void checkHeads(int heads, int kvHeads, int headDim) {
+        if (heads <= 0 || kvHeads <= 0 || headDim <= 0 || heads % kvHeads != 0) {
+            throw new IllegalArgumentException("attention: " + heads + " query heads cannot be grouped over "
+                    + kvHeads + " key/value heads of dimension " + headDim);
+        }
+        if (headDim > MAX_HEAD_DIM) {
+            throw new IllegalArgumentException("attention: head dimension " + headDim + " exceeds the Vulkan "
+                    + "kernel's " + MAX_HEAD_DIM);
+        }
+    }
+
+    /** The codes are decoded inside the dot product of the matmul shader; the packed weight stays packed. */
     @Override
     public synchronized void matmulMxfp4(Tensor x, Tensor blocks, Tensor scales, Tensor bias, Tensor out) {
         checkOpen();
-        long k = ai.parallax.tensors.Mxfp4.columns(blocks, scales, "MXFP4 matmul");
-        if (x.rowLength() != k || out.rowLength() != blocks.rowCount() || out.rowCount() != x.rowCount()) {
+        requireF32(x, "MXFP4 matmul input");
+        requireF32(out, "MXFP4 matmul output");
+        long k = Mxfp4.columns(blocks, scales, "MXFP4 matmul");
+        long n = blocks.rowCount();
+        if (x.rowLength() != k || out.rowLength() != n || out.rowCount() != x.rowCount()) {
             throw new IllegalArgumentException("MXFP4 matmul: input " + shape(x) + " and output " + shape(out)
-                    + " do not fit a weight of [" + blocks.rowCount() + ", " + k + "]");
+                    + " do not fit a weight of [" + n + ", " + k + "]");
         }
-        float[] hostX = new float[Math.toIntExact(x.elementCount())];
-        float[] hostOut = new float[Math.toIntExact(out.elementCount())];
-        copyToHost(x, hostX, 0);
-        HostFallbackKernels.matmulMxfp4(hostX, blocks, scales, bias, hostOut, (int) x.rowCount(),
-                (int) blocks.rowCount(), (int) k);
-        copyFromHost(hostOut, 0, out);
+        if (bias != null) {
+            requireFloatWeight(bias, "MXFP4 matmul bias");
+            if (bias.elementCount() != n) {
+                throw new IllegalArgumentException("MXFP4 matmul: bias '" + bias.name() + "' has "
+                        + bias.elementCount() + " elements but weight '" + blocks.name() + "' has " + n + " rows");
+            }
+        }
+        if (x.data().address() == out.data().address()) {
+            throw new IllegalArgumentException("MXFP4 matmul: output '" + out.name() + "' may not alias input '"
+                    + x.name() + "'");
+        }
+        DeviceWeight dw = weight(blocks, "MXFP4 blocks");
+        DeviceWeight ds = wholeWeight(scales, "MXFP4 scales");
+        DeviceWeight db = bias == null ? null : wholeWeight(bias, "MXFP4 matmul bias");
+        recordMatmul(x, dw, DTYPE_MXFP4, k, n, blocks.rowLength(), db, bias == null ? 0 : dtypeCode(bias.dtype()),
+                ds, 0, scales.rowLength(), 1, Mxfp4.BLOCK, out);
     }
 
-    /** Host round trip ({@link HostFallbackKernels}): no shader yet. */
     @Override
     public synchronized void clampedSwiGlu(Tensor gateUp, float limit, float alpha, Tensor out) {
         checkOpen();
+        requireF32(gateUp, "clamped SwiGLU input");
+        requireF32(out, "clamped SwiGLU output");
         if (gateUp.rowLength() != 2 * out.rowLength() || gateUp.rowCount() != out.rowCount()) {
             throw new IllegalArgumentException("clamped SwiGLU: input " + shape(gateUp)
                     + " should be twice as wide as output " + shape(out));
         }
-        float[] hostIn = new float[Math.toIntExact(gateUp.elementCount())];
-        float[] hostOut = new float[Math.toIntExact(out.elementCount())];
-        copyToHost(gateUp, hostIn, 0);
-        HostFallbackKernels.clampedSwiGlu(hostIn, hostOut, (int) out.rowCount(), (int) out.rowLength(), limit,
-                alpha);
-        copyFromHost(hostOut, 0, out);
-    }
-
-    private Tensor pagedKeys;
-    private Tensor pagedValues;
-
-    private void ensurePagedScratch(int rows, long width) {
-        if (pagedKeys == null || pagedKeys.rowCount() < rows || pagedKeys.rowLength() != width) {
-            if (pagedKeys != null) {
-                free(pagedKeys);
-                free(pagedValues);
-            }
-            long capacity = Math.max(rows, pagedKeys == null ? 256 : pagedKeys.rowCount() * 2);
-            pagedKeys = allocate("paged.keys", capacity, width);
-            pagedValues = allocate("paged.values", capacity, width);
-        }
+        Allocation ia = activation(gateUp, "clamped SwiGLU input");
+        Allocation oa = activation(out, "clamped SwiGLU output");
+        recorder.begin(kernel("clamped_swiglu"));
+        recorder.bind(ia.buffer, false);
+        recorder.bind(oa.buffer, true);
+        recorder.push(out.rowCount());
+        recorder.push(out.rowLength());
+        recorder.push(elementOffset(gateUp, ia));
+        recorder.push(elementOffset(out, oa));
+        recorder.push(limit);
+        recorder.push(alpha);
+        recorder.dispatch(ceilDiv(out.elementCount(), workgroupSize), 1);
     }
 
     @Override
@@ -631,14 +946,7 @@ public final class VulkanOps implements Ops {
         requireF32(keyCache, "attention key cache");
         requireF32(valueCache, "attention value cache");
         requireF32(out, "attention output");
-        if (heads <= 0 || kvHeads <= 0 || headDim <= 0 || heads % kvHeads != 0) {
-            throw new IllegalArgumentException("attention: " + heads + " query heads cannot be grouped over "
-                    + kvHeads + " key/value heads of dimension " + headDim);
-        }
-        if (headDim > MAX_HEAD_DIM) {
-            throw new IllegalArgumentException("attention: head dimension " + headDim + " exceeds the Vulkan "
-                    + "kernel's " + MAX_HEAD_DIM);
-        }
+        checkHeads(heads, kvHeads, headDim);
         long width = (long) heads * headDim;
         long kvWidth = (long) kvHeads * headDim;
         if (q.elementCount() % width != 0) {
@@ -709,14 +1017,16 @@ public final class VulkanOps implements Ops {
     @Override
     public synchronized void gatherRows(Tensor src, int[] rows, int offset, int count, Tensor dst) {
         checkOpen();
-        if (count > dst.rowCount() || src.rowLength() != dst.rowLength() || offset + count > rows.length) {
+        requireF32(src, "gatherRows source");
+        requireF32(dst, "gatherRows destination");
+        if (offset < 0 || count < 0 || count > dst.rowCount() || src.rowLength() != dst.rowLength()
+                || offset + count > rows.length) {
             throw new IllegalArgumentException("gatherRows: rows [" + offset + ", " + (offset + count) + ") of "
                     + rows.length + " from '" + src.name() + "' " + shape(src) + " into '" + dst.name() + "' "
                     + shape(dst));
         }
-        for (int i = 0; i < count; i++) {
-            copy(src.rows(rows[offset + i], 1), dst.rows(i, 1));
-        }
+        requireRows(rows, offset, count, src, "gatherRows");
+        recordCopyRows(src, dst, rows, offset, count, false);
     }
 
     @Override
@@ -725,24 +1035,31 @@ public final class VulkanOps implements Ops {
         checkOpen();
         requireF32(src, "scatterAddRows source");
         requireF32(dst, "scatterAddRows destination");
-        if (count > src.rowCount() || src.rowLength() != dst.rowLength() || offset + count > rows.length
-                || offset + count > weights.length) {
+        if (offset < 0 || count < 0 || count > src.rowCount() || src.rowLength() != dst.rowLength()
+                || offset + count > rows.length || offset + count > weights.length) {
             throw new IllegalArgumentException("scatterAddRows: rows [" + offset + ", " + (offset + count) + ") of '"
                     + src.name() + "' " + shape(src) + " into '" + dst.name() + "' " + shape(dst));
         }
+        requireRows(rows, offset, count, dst, "scatterAddRows");
         long width = src.rowLength();
+        if (count == 0 || width == 0) {
+            return;
+        }
         Allocation sa = activation(src, "scatterAddRows source");
         Allocation da = activation(dst, "scatterAddRows destination");
-        for (int i = 0; i < count; i++) {
-            recorder.begin(kernel("add_scaled"));
-            recorder.bind(da.buffer, true);
-            recorder.bind(sa.buffer, false);
-            recorder.push(width);
-            recorder.push(elementOffset(dst, da) + rows[offset + i] * width);
-            recorder.push(elementOffset(src, sa) + i * width);
-            recorder.push(weights[offset + i]);
-            recorder.dispatch(ceilDiv(width, workgroupSize), 1);
-        }
+        int staged = recorder.stageReserve(2 * count);
+        recorder.stageAt(staged, rows, offset, count);
+        recorder.stageFloatsAt(staged + count, weights, offset, count);
+        recorder.begin(kernel("scatter_add_rows"));
+        recorder.bind(sa.buffer, false);
+        recorder.bind(da.buffer, true);
+        recorder.bind(recorder.arguments(), false);
+        recorder.push((long) count);
+        recorder.push(width);
+        recorder.push(elementOffset(src, sa));
+        recorder.push(elementOffset(dst, da));
+        recorder.push((long) staged);
+        recorder.dispatch(ceilDiv(width, workgroupSize), 1);
     }
 
     @Override
@@ -790,15 +1107,34 @@ public final class VulkanOps implements Ops {
                     + shape(x));
         }
         Allocation xa = activation(x, "argmax input");
+        long address = x.data().address();
+        if (argmaxEpoch == memoryEpoch() && argmaxAddress == address && argmaxWidth == width
+                && row >= argmaxFirstRow && row < argmaxFirstRow + argmaxRows) {
+            return results.mapped().get(ValueLayout.JAVA_INT, 4L * (row - argmaxFirstRow));
+        }
+        // A batch's sequences each want the argmax of their row: a small matrix gets every row's in the one
+        // submission, and the following calls read them while nothing has been recorded since.
+        long rows = x.rowCount() <= MAX_ARGMAX_ROWS ? x.rowCount() : 1;
+        long first = rows == 1 ? row : 0;
         recorder.begin(kernel("argmax"));
         recorder.bind(xa.buffer, false);
         recorder.bind(results, true);
         recorder.push(width);
-        recorder.push(elementOffset(x, xa) + row * width);
+        recorder.push(elementOffset(x, xa) + first * width);
         recorder.push(0L);
-        recorder.dispatch(1, 1);
+        recorder.dispatch(rows, 1);
         recorder.submit();
-        return results.mapped().get(ValueLayout.JAVA_INT, 0);
+        argmaxEpoch = memoryEpoch();
+        argmaxAddress = address;
+        argmaxWidth = width;
+        argmaxFirstRow = first;
+        argmaxRows = rows;
+        return results.mapped().get(ValueLayout.JAVA_INT, 4L * (row - first));
+    }
+
+    /** Changes whenever an activation may have changed: a recorded command, or a host write. */
+    private long memoryEpoch() {
+        return recorder.recorded() + hostWrites;
     }
 
     @Override
@@ -816,6 +1152,7 @@ public final class VulkanOps implements Ops {
             }
         }
         allocations.clear();
+        allocationIndex = null;
         for (ComputeKernel k : kernels.values()) {
             k.close();
         }
@@ -836,12 +1173,35 @@ public final class VulkanOps implements Ops {
 
     /** The activation buffer holding a tensor's bytes. */
     private Allocation activation(Tensor t, String role) {
-        Map.Entry<Long, Allocation> e = allocations.floorEntry(t.data().address());
-        if (e == null || !e.getValue().contains(t.data())) {
+        Allocation a = containing(t.data());
+        if (a == null) {
             throw new IllegalArgumentException(role + " '" + t.name() + "' is not a tensor allocated by this "
                     + "Vulkan backend (activations must come from allocate())");
         }
-        return e.getValue();
+        return a;
+    }
+
+    /**
+     * The allocation holding a segment, or null. A binary search over a sorted copy of the allocations, rebuilt only
+     * when they change: unlike {@link TreeMap#floorEntry}, a lookup allocates nothing, and every op of every decode
+     * step makes several.
+     */
+    private Allocation containing(MemorySegment segment) {
+        if (allocationIndex == null) {
+            allocationIndex = allocations.values().toArray(new Allocation[0]);
+        }
+        long at = segment.address();
+        int lo = 0;
+        int hi = allocationIndex.length - 1;
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            if (allocationIndex[mid].address <= at) {
+                lo = mid + 1;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return hi >= 0 && allocationIndex[hi].contains(segment) ? allocationIndex[hi] : null;
     }
 
     private static long elementOffset(Tensor t, Allocation a) {
@@ -857,11 +1217,18 @@ public final class VulkanOps implements Ops {
         if (w != null && w.scope.isAlive()) {
             return w;
         }
-        Map.Entry<Long, Allocation> e = allocations.floorEntry(t.data().address());
-        if (e != null && e.getValue().contains(t.data())) {
-            Allocation a = e.getValue();
-            return new DeviceWeight(new DeviceBuffer[] {a.buffer}, t.rowCount(), elementOffset(t, a),
-                    t.byteSize(), t.data().scope(), false);
+        Allocation a = containing(t.data());
+        if (a != null) {
+            // Remembered until the activation is freed (see free), so that a table read every step is resolved
+            // without allocating; a caller making a fresh view each step cannot grow the map without bound.
+            DeviceWeight view = new DeviceWeight(new DeviceBuffer[] {a.buffer}, t.rowCount(), elementOffset(t, a),
+                    t.byteSize(), t.data().scope(), false, 0, 0);
+            if (++activationViews > 1024) {
+                weightsByTensor.values().removeIf(v -> !v.owned);
+                activationViews = 1;
+            }
+            weightsByTensor.put(t, view);
+            return view;
         }
         if (w != null) {
             // The memory it was uploaded from has been unmapped; the tensor is stale.
@@ -870,14 +1237,53 @@ public final class VulkanOps implements Ops {
         evictDeadWeights();
         long key = t.data().address();
         DeviceWeight known = weightsByAddress.get(key);
-        if (known != null && known.scope.isAlive() && known.bytes == t.byteSize()) {
+        // The same bytes under another shape are the same weight only while one buffer holds it all.
+        if (known != null && known.scope.isAlive() && known.bytes == t.byteSize() && known.chunks.length == 1) {
             weightsByTensor.put(t, known);
             return known;
         }
+        DeviceWeight within = viewOfUploaded(t);
+        if (within != null) {
+            weightsByTensor.put(t, within);
+            return within;
+        }
         DeviceWeight uploaded = uploadWeight(t, role);
+        uploadedWeights.add(uploaded);
         weightsByAddress.put(key, uploaded);
         weightsByTensor.put(t, uploaded);
         return uploaded;
+    }
+
+    /**
+     * A view of a weight already on the device (an expert's rows of a stacked tensor, say) when the view's bytes lie
+     * inside one of its buffers, else null. Views spanning two buffers are uploaded on their own.
+     */
+    private DeviceWeight viewOfUploaded(Tensor t) {
+        long start = t.data().address();
+        long end = start + t.byteSize();
+        for (DeviceWeight w : uploadedWeights) {
+            if (!w.scope.isAlive() || start < w.address || end > w.address + w.bytes) {
+                continue;
+            }
+            long from = start - w.address;
+            int chunk = (int) (from / w.chunkBytes);
+            long inChunk = from - chunk * w.chunkBytes;
+            if (inChunk + t.byteSize() > w.chunkBytes || inChunk % t.dtype().byteSize() != 0) {
+                return null;
+            }
+            return new DeviceWeight(new DeviceBuffer[] {w.chunks[chunk]}, Math.max(1, t.rowCount()),
+                    inChunk / t.dtype().byteSize(), t.byteSize(), w.scope, false, 0, 0);
+        }
+        return null;
+    }
+
+    /** Uploads the weight now (see {@link Ops#prepareWeight}); its views later use this copy. */
+    @Override
+    public synchronized void prepareWeight(Tensor weight) {
+        checkOpen();
+        if (weight.byteSize() > 0) {
+            weight(weight, "weight");
+        }
     }
 
     private DeviceWeight uploadWeight(Tensor t, String role) {
@@ -896,7 +1302,8 @@ public final class VulkanOps implements Ops {
             for (int c = 0; c < chunkCount; c++) {
                 long first = c * rowsPerChunk;
                 long bytes = Math.min(rowsPerChunk, rows - first) * rowBytes;
-                chunks[c] = context.createBuffer(bytes, VulkanContext.DEVICE_LOCAL,
+                // Shaders read byte-sized elements as 32-bit words: round up so the last word is inside the buffer.
+                chunks[c] = context.createBuffer((bytes + 3) & ~3L, VulkanContext.DEVICE_LOCAL,
                         "weight '" + t.name() + "'" + (chunkCount > 1 ? " part " + c : ""));
                 MemorySegment src = t.data().asSlice(first * rowBytes, bytes);
                 if (chunks[c].mapped() != null && !options.stageUploads()) {
@@ -914,7 +1321,8 @@ public final class VulkanOps implements Ops {
             throw e;
         }
         weightBytes += t.byteSize();
-        return new DeviceWeight(chunks, t.rank() <= 1 ? 1 : rowsPerChunk, 0, t.byteSize(), t.data().scope(), true);
+        return new DeviceWeight(chunks, t.rank() <= 1 ? 1 : rowsPerChunk, 0, t.byteSize(), t.data().scope(), true,
+                t.data().address(), rowsPerChunk * rowBytes);
     }
 
     private void stagedUpload(MemorySegment src, DeviceBuffer dst) {
@@ -930,21 +1338,23 @@ public final class VulkanOps implements Ops {
     }
 
     private void evictDeadWeights() {
-        List<Long> dead = new ArrayList<>();
-        for (Map.Entry<Long, DeviceWeight> e : weightsByAddress.entrySet()) {
-            if (!e.getValue().scope.isAlive()) {
-                dead.add(e.getKey());
-            }
+        boolean anyDead = false;
+        for (DeviceWeight w : uploadedWeights) {
+            anyDead |= !w.scope.isAlive();
         }
-        if (dead.isEmpty()) {
+        if (!anyDead) {
             return;
         }
         recorder.submit();
-        for (Long key : dead) {
-            DeviceWeight w = weightsByAddress.remove(key);
-            weightsByTensor.values().removeIf(v -> v == w);
+        weightsByAddress.values().removeIf(w -> !w.scope.isAlive());
+        weightsByTensor.values().removeIf(w -> !w.scope.isAlive());
+        uploadedWeights.removeIf(w -> {
+            if (w.scope.isAlive()) {
+                return false;
+            }
             destroy(w);
-        }
+            return true;
+        });
     }
 
     private void destroy(DeviceWeight w) {
@@ -995,23 +1405,33 @@ public final class VulkanOps implements Ops {
     }
 
     private ComputeKernel kernel(ComputeKernel[] variants, String shader, DType weightType) {
-        int code = dtypeCode(weightType);
+        return kernel(variants, shader, dtypeCode(weightType));
+    }
+
+    private ComputeKernel kernel(ComputeKernel[] variants, String shader, int code) {
+        return kernel(variants, shader, code, Map.of());
+    }
+
+    private ComputeKernel kernel(ComputeKernel[] variants, String shader, int code, Map<String, String> extra) {
         ComputeKernel k = variants[code];
         if (k == null) {
-            k = new ComputeKernel(context, shader, Map.of("WG", Integer.toString(workgroupSize),
-                    "WEIGHT_DTYPE", Integer.toString(code)), bindings(shader));
+            Map<String, String> macros = new HashMap<>(extra);
+            macros.put("WG", Integer.toString(workgroupSize));
+            macros.put("WEIGHT_DTYPE", Integer.toString(code));
+            k = new ComputeKernel(context, shader, macros, bindings(shader));
             variants[code] = k;
-            kernels.put(shader + "/" + weightType, k);
+            kernels.put(shader + "/" + code + extra, k);
         }
         return k;
     }
 
     private static int bindings(String shader) {
         return switch (shader) {
-            case "matmul", "rope" -> 4;
-            case "attention" -> 5;
-            case "embedding", "rms_norm", "silu_mul" -> 3;
-            case "add", "add_scaled", "argmax" -> 2;
+            case "rope" -> 4;
+            case "matmul", "attention" -> 5;
+            case "paged_attention" -> 7;
+            case "embedding", "rms_norm", "silu_mul", "copy_rows", "scatter_add_rows" -> 3;
+            case "add", "add_scaled", "argmax", "clamped_swiglu" -> 2;
             case "softmax" -> 1;
             default -> throw new IllegalArgumentException("unknown shader " + shader);
         };
@@ -1022,8 +1442,24 @@ public final class VulkanOps implements Ops {
             case F32 -> DTYPE_F32;
             case BF16 -> DTYPE_BF16;
             case F16 -> DTYPE_F16;
-            default -> throw new IllegalArgumentException("no Vulkan kernel reads " + dtype + " weights");
+            case F8_E4M3 -> DTYPE_F8_E4M3;
+            case F8_E5M2 -> DTYPE_F8_E5M2;
+            default -> -1;
         };
+    }
+
+    private static boolean isFp8(DType dtype) {
+        return dtype == DType.F8_E4M3 || dtype == DType.F8_E5M2;
+    }
+
+    /** {@link #weight} for a tensor a shader reads through one binding: scales, biases, sinks. */
+    private DeviceWeight wholeWeight(Tensor t, String role) {
+        DeviceWeight w = weight(t, role);
+        if (w.chunks.length != 1) {
+            throw new VulkanException(role + " '" + t.name() + "' of " + t.byteSize() + " bytes does not fit one "
+                    + "storage buffer of " + maxBufferBytes + " bytes on " + context.info.name());
+        }
+        return w;
     }
 
     // ---------------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ package ai.parallax.server.cli;
 
 import ai.parallax.kernels.simd.CpuTopology;
 import ai.parallax.kernels.simd.HardwareProbe;
-import ai.parallax.kernels.simd.SimdOps;
+import ai.parallax.kernels.vulkan.VulkanOps;
 import ai.parallax.models.CausalLanguageModel;
 import ai.parallax.models.LayerRange;
 import ai.parallax.models.ModelLoader;
@@ -16,6 +16,7 @@ import ai.parallax.runtime.bench.ModelCost;
 import ai.parallax.runtime.bench.ServingBenchmark;
 import ai.parallax.runtime.engine.EngineConfig;
 import ai.parallax.runtime.engine.InferenceEngine;
+import ai.parallax.tensors.ops.Ops;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -54,6 +55,21 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "<n>",
             description = "CPU threads for the kernels and the multi-threaded probes (default: physical cores).")
     Integer threads;
+
+    @Option(names = "--device", paramLabel = "<cpu|vulkan|auto>", defaultValue = "cpu",
+            description = "Where the kernels run: cpu (Vector API), vulkan (the best Vulkan device) or auto "
+                    + "(a discrete GPU when present, else cpu). Default: ${DEFAULT-VALUE}.")
+    String device;
+
+    @Option(names = "--bandwidth", paramLabel = "<GB/s>",
+            description = "Memory bandwidth to use as the ceiling instead of the measured one (e.g. a GPU's "
+                    + "datasheet figure).")
+    Double bandwidthGbs;
+
+    @Option(names = "--tflops", paramLabel = "<TFLOP/s>",
+            description = "Compute peak to use as the ceiling instead of the measured one; on a GPU, where none is "
+                    + "measured, the compute ceilings are left out without it.")
+    Double peakTflops;
 
     @Option(names = "--prompt", defaultValue = "512", paramLabel = "<n>",
             description = "Prompt tokens of the prefill run (default: ${DEFAULT-VALUE}).")
@@ -137,21 +153,44 @@ public final class BenchCommand implements Callable<Integer> {
             return benchLayers(dir, threadCount, out, err);
         }
 
-        progress(err, "measuring memory bandwidth and FMA rate ...");
-        long probeBytes = (long) probeMb << 20;
         double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+        try (Ops ops = Backends.open(device, threadCount)) {
+            BenchReport.Machine machine = measureMachine(ops, threadCount, err);
+            return benchModel(dir, ops, machine, batchSizes, loadBefore, out, err);
+        }
+    }
+
+    /**
+     * The ceilings: on the CPU, its measured read bandwidth and FMA rate; on a GPU, the device memory's copy
+     * bandwidth and no compute peak (a matrix shader's peak depends on the shader). --bandwidth and --tflops
+     * replace either.
+     */
+    private BenchReport.Machine measureMachine(Ops ops, int threadCount, PrintWriter err) {
+        long probeBytes = (long) probeMb << 20;
+        double peakFlops = peakTflops == null ? Double.NaN : peakTflops * 1e12;
+        if (ops instanceof VulkanOps gpu) {
+            progress(err, "on " + gpu.device().describe());
+            double copy = gpu.measureCopyBandwidth(Math.min(probeBytes, gpu.device().maxStorageBufferRange()), 5);
+            progress(err, String.format(Locale.ROOT, "device copy bandwidth %.1f GB/s (read + write)", copy / 1e9));
+            double bandwidth = bandwidthGbs != null ? bandwidthGbs * 1e9 : copy;
+            return new BenchReport.Machine(1, copy, bandwidth, peakFlops, peakFlops, copy, peakFlops);
+        }
+        progress(err, "measuring memory bandwidth and FMA rate ...");
         HardwareProbe.Rate bandwidth = HardwareProbe.readBandwidth(threadCount, probeBytes);
         HardwareProbe.Rate fma = HardwareProbe.fmaRate(threadCount);
-        BenchReport.Machine machine = new BenchReport.Machine(threadCount,
-                HardwareProbe.readBandwidth(1, probeBytes).median(), bandwidth.median(),
-                HardwareProbe.fmaRate(1).median(), fma.median(), bandwidth.best(), fma.best());
+        double b = bandwidthGbs != null ? bandwidthGbs * 1e9 : bandwidth.median();
+        double f = peakTflops != null ? peakFlops : fma.median();
+        return new BenchReport.Machine(threadCount, HardwareProbe.readBandwidth(1, probeBytes).median(), b,
+                HardwareProbe.fmaRate(1).median(), f, bandwidth.best(), fma.best());
+    }
 
+    private int benchModel(Path dir, Ops ops, BenchReport.Machine machine, List<Integer> batchSizes,
+                           double loadBefore, PrintWriter out, PrintWriter err) throws Exception {
         ModelConfig config = ModelConfig.read(dir);
         WeightQuantization quantization = WeightQuantization.parse(quantize);
         int positions = Math.max(prompt, Math.max(decode + 1, batchSteps)) + 1;
         ModelBenchmark.Settings settings = new ModelBenchmark.Settings(prompt, decode, batchSizes, batchSteps, seed);
-        try (SimdOps ops = new SimdOps(threadCount);
-             TerminalProgressBar bar = TerminalProgressBar.forLoading(err, !json);
+        try (TerminalProgressBar bar = TerminalProgressBar.forLoading(err, !json);
              CausalLanguageModel loaded = ModelLoader.load(dir, config, ops, LayerRange.all(config.numLayers()),
                      positions, bar, quantization)) {
             bar.close();
@@ -173,7 +212,7 @@ public final class BenchCommand implements Callable<Integer> {
                 root.put("quantization", quantization.toString());
                 out.println(JSON.writeValueAsString(root));
             } else {
-                printTable(out, dir, config, loaded, report);
+                printTable(out, dir, config, loaded, report, ops);
                 out.printf(Locale.ROOT, "load average: %.2f before, %.2f after (%d processors): other work on the "
                         + "machine lowers the measured rates, not the ceilings%n", loadBefore, loadAfter,
                         Runtime.getRuntime().availableProcessors());
@@ -196,7 +235,7 @@ public final class BenchCommand implements Callable<Integer> {
         // A KV pool that holds every request whole, so the figures measure batching, not pre-emption.
         EngineConfig engineConfig = new EngineConfig(blockSize, concurrency * ((sequence + blockSize - 1) / blockSize),
                 EngineConfig.DEFAULT_MAX_PREFILL_CHUNK, concurrency, concurrency);
-        try (SimdOps ops = new SimdOps(threadCount);
+        try (Ops ops = Backends.open(device, threadCount);
              TerminalProgressBar bar = TerminalProgressBar.forLoading(err, !json);
              LocalModel local = LocalModel.open(dir, ops, sequence + 1, bar, WeightQuantization.parse(quantize))) {
             bar.close();
@@ -280,20 +319,27 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private static void printTable(PrintWriter out, Path dir, ModelConfig config, CausalLanguageModel model,
-                                   BenchReport r) {
+                                   BenchReport r, Ops ops) {
         BenchReport.Machine m = r.machine();
         out.printf(Locale.ROOT, "model: %s (%s, %.2f GB of weights, %.2f GB read per decoded token)%n", dir,
                 config.modelType(), model.weightBytes() / 1e9, r.cost().weightBytesRead() / 1e9);
-        out.printf(Locale.ROOT, "machine: %d thread(s); read bandwidth %.1f GB/s (best %.1f; 1 thread %.1f); "
-                        + "FMA peak %.0f GFLOP/s (best %.0f; 1 thread %.0f)%n", m.threads(), m.bandwidth() / 1e9,
-                m.bandwidthBest() / 1e9, m.bandwidthOneThread() / 1e9, m.fmaRate() / 1e9, m.fmaRateBest() / 1e9,
-                m.fmaRateOneThread() / 1e9);
+        if (ops instanceof VulkanOps gpu) {
+            out.printf(Locale.ROOT, "device: %s; memory bandwidth ceiling %.1f GB/s (measured copy %.1f); compute "
+                    + "peak %s GFLOP/s%n", gpu.device().name(), m.bandwidth() / 1e9, m.bandwidthBest() / 1e9,
+                    figure(m.fmaRate() / 1e9));
+        } else {
+            out.printf(Locale.ROOT, "machine: %d thread(s); read bandwidth %.1f GB/s (best %.1f; 1 thread %.1f); "
+                            + "FMA peak %.0f GFLOP/s (best %.0f; 1 thread %.0f)%n", m.threads(), m.bandwidth() / 1e9,
+                    m.bandwidthBest() / 1e9, m.bandwidthOneThread() / 1e9, m.fmaRate() / 1e9, m.fmaRateBest() / 1e9,
+                    m.fmaRateOneThread() / 1e9);
+        }
         out.printf(Locale.ROOT, "%-16s %8s %12s %16s %16s %8s%n", "run", "tokens", "tokens/s", "memory ceiling",
                 "compute ceiling", "% ceil");
         for (BenchReport.Row row : r.rows()) {
-            out.printf(Locale.ROOT, "%-16s %8d %12.2f %16s %16s %7.1f%%%n", row.name(), row.tokens(),
+            out.printf(Locale.ROOT, "%-16s %8d %12.2f %16s %16s %8s%n", row.name(), row.tokens(),
                     row.tokensPerSecond(), figure(row.bandwidthCeiling()), figure(row.computeCeiling()),
-                    row.percentOfCeiling());
+                    Double.isNaN(row.percentOfCeiling()) ? "-"
+                            : String.format(Locale.ROOT, "%.1f%%", row.percentOfCeiling()));
         }
         out.printf(Locale.ROOT, "heap allocated per decoded token: %.0f bytes (all threads)%n",
                 r.decodeAllocatedBytesPerToken());

@@ -51,6 +51,12 @@ public final class JoinCommand implements Callable<Integer> {
     @Option(names = "--threads", paramLabel = "<n>", description = "Compute threads. Default: one per processor.")
     Integer threads;
 
+    @Option(names = "--device", paramLabel = "<cpu|vulkan|auto>", defaultValue = "cpu",
+            description = "Where this node's kernels run: cpu (Vector API), vulkan (the best Vulkan device) or auto "
+                    + "(a discrete GPU when present, else cpu). A GPU node offers its device memory. "
+                    + "Default: ${DEFAULT-VALUE}.")
+    String device;
+
     @Option(names = "--identity", paramLabel = "<file>",
             description = "The P2P identity key file (created if missing). Default: a fresh identity.")
     Path identity;
@@ -64,7 +70,7 @@ public final class JoinCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         Long offered = memory == null ? null : KvCacheSizing.bytes(memory, Long.MAX_VALUE);
         try (ClusterWorker worker = ClusterWorker.join(new ClusterWorker.Options(scheduler, token, model, modelsDir,
-                host, p2pPort, offered, threads, identity, benchmarkMillis), out)) {
+                host, p2pPort, offered, threads, identity, benchmarkMillis), Backends.open(device, threads), out)) {
             Runtime.getRuntime().addShutdownHook(new Thread(worker::close, "parallax-join-shutdown"));
             worker.schedulerGone().join();
             out.println("the scheduler closed the connection; leaving the cluster");

@@ -34,9 +34,10 @@ public final class ClusterMessages {
      * @param speed       measured matrix throughput in GFLOP/s
      * @param bandwidth   measured memory read bandwidth in GB/s
      * @param addresses   where other stages can dial this node
+     * @param device      where its kernels run: "cpu" or the GPU's name (null from nodes that predate it)
      */
     public record JoinRequest(String name, long memoryBytes, double speed, double bandwidth,
-                              java.util.List<String> addresses) {
+                              java.util.List<String> addresses, String device) {
     }
 
     public record JoinReply(boolean accepted, String message) {

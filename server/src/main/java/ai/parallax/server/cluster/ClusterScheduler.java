@@ -223,8 +223,9 @@ public final class ClusterScheduler implements AutoCloseable {
             return new JoinReply(false, e.getMessage());
         }
         members.put(peer, new Member(peer, profile, join.addresses() == null ? List.of() : join.addresses()));
-        log.printf(Locale.ROOT, "node %s joined: %.1f MiB, %.1f GFLOP/s, %.1f GB/s (%d node%s)%n", peer,
-                join.memoryBytes() / 1048576.0, join.speed(), join.bandwidth(), members.size(),
+        log.printf(Locale.ROOT, "node %s joined: %.1f MiB, %.1f GFLOP/s, %.1f GB/s on %s (%d node%s)%n", peer,
+                join.memoryBytes() / 1048576.0, join.speed(), join.bandwidth(),
+                join.device() == null ? "cpu" : join.device(), members.size(),
                 members.size() == 1 ? "" : "s");
         log.flush();
         control.execute(() -> reallocate("node " + shortId(peer) + " joined", false));

@@ -55,7 +55,16 @@ public final class ClusterWorker implements AutoCloseable {
 
     /** Joins; returns once registered. Bad input or a refusal throws a {@link UserError} that says what to do. */
     public static ClusterWorker join(Options o, PrintWriter log) {
+        return join(o, o.threads() == null ? new SimdOps() : new SimdOps(o.threads()), log);
+    }
+
+    /**
+     * Joins with its kernels on {@code ops} (the CPU, or a GPU through Vulkan), which the worker owns from now on:
+     * it reports that device's memory and speed, and serves its stage there.
+     */
+    public static ClusterWorker join(Options o, Ops ops, PrintWriter log) {
         ClusterWorker w = new ClusterWorker(o, log);
+        w.ops = ops;
         try {
             w.begin();
         } catch (RuntimeException e) {
@@ -122,7 +131,6 @@ public final class ClusterWorker implements AutoCloseable {
                 modelDir);
         log.flush();
 
-        ops = options.threads() == null ? new SimdOps() : new SimdOps(options.threads());
         stage = new StageHost(node, ops, modelDir, scheduler, null, log);
         RequestResponse.serve(node, ClusterMessages.ASSIGN, (peer, request) -> {
             if (!peer.equals(scheduler)) {
@@ -137,11 +145,11 @@ public final class ClusterWorker implements AutoCloseable {
         node.inboundFilter((peer, protocol) -> !protocol.startsWith("/parallax/") || peer.equals(scheduler)
                 || peer.equals(stage.previousPeer()));
 
-        HardwareProbe probe = HardwareProbe.measure(options.memory(), options.benchmarkMillis());
-        log.printf(Locale.ROOT, "hardware: %.1f MiB offered, %.1f GFLOP/s, %.1f GB/s%n", probe.memoryBytes() / 1048576.0,
-                probe.gflops(), probe.gbPerSecond());
+        HardwareProbe probe = HardwareProbe.measure(options.memory(), options.benchmarkMillis(), ops);
+        log.printf(Locale.ROOT, "hardware: %s, %.1f MiB offered, %.1f GFLOP/s, %.1f GB/s%n", probe.device(),
+                probe.memoryBytes() / 1048576.0, probe.gflops(), probe.gbPerSecond());
         JoinRequest join = new JoinRequest(node.peerId().toString(), probe.memoryBytes(), probe.gflops(),
-                probe.gbPerSecond(), node.listenAddrs().stream().map(Multiaddr::toString).toList());
+                probe.gbPerSecond(), node.listenAddrs().stream().map(Multiaddr::toString).toList(), probe.device());
         JoinReply reply = request(scheduler, ClusterMessages.JOIN, join, JoinReply.class);
         if (!reply.accepted()) {
             throw new UserError("the scheduler refused this node: " + reply.message());

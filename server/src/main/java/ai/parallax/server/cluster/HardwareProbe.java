@@ -1,17 +1,41 @@
 package ai.parallax.server.cluster;
 
+import ai.parallax.kernels.vulkan.VulkanDeviceInfo;
+import ai.parallax.kernels.vulkan.VulkanOps;
+import ai.parallax.tensors.ops.Ops;
 import java.lang.management.ManagementFactory;
+import java.util.Locale;
 
 /**
  * What a node offers the cluster: its free memory and, from a short micro-benchmark, its matrix throughput and memory
  * read bandwidth. The scheduler only compares nodes' numbers with each other, so plain Java loops (which the JIT
  * vectorises) measure well enough.
  *
- * @param memoryBytes free physical memory, or what {@code --memory} limits it to
- * @param gflops      f32 matrix × vector throughput
+ * <p>A node whose kernels run on a GPU ({@code join --device vulkan}) offers the GPU's device memory, where its
+ * weights and KV cache live, and its speed is measured on the GPU itself.
+ *
+ * @param memoryBytes free physical memory (GPU: device-local memory), or what {@code --memory} limits it to
+ * @param gflops      f32 matrix × vector throughput (GPU: BF16 weights)
  * @param gbPerSecond streaming read bandwidth
+ * @param device      where the kernels run: {@code "cpu"}, or the GPU's name and memory
  */
-public record HardwareProbe(long memoryBytes, double gflops, double gbPerSecond) {
+public record HardwareProbe(long memoryBytes, double gflops, double gbPerSecond, String device) {
+
+    public HardwareProbe(long memoryBytes, double gflops, double gbPerSecond) {
+        this(memoryBytes, gflops, gbPerSecond, "cpu");
+    }
+
+    /** Measures the device {@code ops} runs on: a Vulkan GPU, or else this machine's CPU and memory. */
+    public static HardwareProbe measure(Long memoryLimit, long millis, Ops ops) {
+        if (!(ops instanceof VulkanOps gpu)) {
+            return measure(memoryLimit, millis);
+        }
+        VulkanDeviceInfo info = gpu.device();
+        long memory = memoryLimit != null ? Math.min(memoryLimit, info.deviceLocalBytes()) : info.deviceLocalBytes();
+        VulkanOps.Throughput speed = gpu.measureMatvec(millis);
+        return new HardwareProbe(memory, speed.gflops(), speed.gbPerSecond(), String.format(Locale.ROOT,
+                "%s (Vulkan, %.1f GiB)", info.name(), info.deviceLocalBytes() / (double) (1L << 30)));
+    }
 
     /** Measures for about {@code millis} milliseconds in all. */
     public static HardwareProbe measure(Long memoryLimit, long millis) {

@@ -55,6 +55,32 @@ class SynthBenchCommandTest {
         assertThat(report.get("decodeAllocatedBytesPerToken").asDouble()).isNotNegative();
     }
 
+    /**
+     * On the Vulkan backend (lavapipe here) bench measures the device's copy bandwidth as the decode ceiling, or takes
+     * the one --bandwidth gives; without --tflops there is no compute ceiling, so prefill has no percentage.
+     */
+    @Test
+    void benchOnVulkanComparesDecodeWithTheDeviceBandwidth(@TempDir Path dir) throws Exception {
+        Path model = dir.resolve("tiny");
+        assertThat(run("synth", "--shape", "tiny", "--out", model.toString(), "--tokenizer", STORIES.toString())
+                .exitCode()).isZero();
+        ParallaxCliTest.Run bench = run("bench", "-m", model.toString(), "--device", "vulkan", "--json",
+                "--prompt", "20", "--decode", "4", "--batch", "2", "--batch-steps", "2", "--probe-mb", "64",
+                "--bandwidth", "100");
+        assertThat(bench.exitCode()).as(bench.err()).isZero();
+        JsonNode report = new ObjectMapper().readTree(bench.out());
+        assertThat(report.get("backend").asText()).isEqualTo("vulkan");
+        assertThat(report.at("/machine/bandwidth").asDouble()).isEqualTo(100e9);
+        assertThat(report.at("/machine/bandwidthBest").asDouble()).as("measured copy bandwidth").isPositive();
+        JsonNode decode = report.get("rows").get(1);
+        assertThat(decode.get("name").asText()).isEqualTo("decode");
+        assertThat(decode.get("tokensPerSecond").asDouble()).isPositive();
+        // 100 GB/s over the weights and the KV cache a token reads.
+        assertThat(decode.get("bandwidthCeiling").asDouble()).isPositive()
+                .isLessThan(100e9 / report.at("/cost/weightBytesRead").asDouble());
+        assertThat(report.get("rows").get(0).get("percentOfCeiling").asDouble()).isNaN();
+    }
+
     @Test
     void unknownQuantizationIsNamed() {
         ParallaxCliTest.Run run = run("generate", "-m", STORIES.toString(), "-p", "Once", "--quantize", "q4");

@@ -37,6 +37,14 @@ public interface Ops extends AutoCloseable {
     default void free(Tensor tensor) {
     }
 
+    /**
+     * Makes a read-only weight ready for the kernels now rather than on its first use: a GPU backend uploads it to
+     * device memory, so that loading can report progress and the first step does not wait. Views of the weight (its
+     * rows, or a reshape's) then use that copy. The CPU backend reads weights where they are and does nothing.
+     */
+    default void prepareWeight(Tensor weight) {
+    }
+
     /** Copies floats from the heap into an F32 tensor (at a stage boundary, or to upload tables). */
     void copyFromHost(float[] src, int srcOffset, Tensor dst);
 

@@ -1,7 +1,7 @@
 #version 450
 #include "common.glsl"
 
-// Index of the largest element of one row, the first on ties; one workgroup. Each thread scans a strided slice
+// Index of the largest element of each row, the first on ties; one workgroup per row. Each thread scans a strided slice
 // in increasing order (so keeps its first maximum), then a tree reduction prefers the lower index on ties.
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer Result { uint result[]; };
@@ -17,10 +17,12 @@ shared uint bestIndex[WG];
 
 void main() {
     uint lid = gl_LocalInvocationID.x;
+    uint row = groupIndex();
+    uint offset = p.offset + row * p.width;
     float value = -1.0 / 0.0;
     uint index = 0xFFFFFFFFu;
     for (uint c = lid; c < p.width; c += WG) {
-        float v = x[p.offset + c];
+        float v = x[offset + c];
         if (v > value || index == 0xFFFFFFFFu) {
             value = v;
             index = c;
@@ -42,6 +44,6 @@ void main() {
         barrier();
     }
     if (lid == 0u) {
-        result[p.resultIndex] = bestIndex[0];
+        result[p.resultIndex + row] = bestIndex[0];
     }
 }
