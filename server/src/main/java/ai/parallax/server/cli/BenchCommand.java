@@ -2,6 +2,7 @@ package ai.parallax.server.cli;
 
 import ai.parallax.kernels.simd.CpuTopology;
 import ai.parallax.kernels.simd.HardwareProbe;
+import ai.parallax.kernels.simd.SimdOps;
 import ai.parallax.kernels.vulkan.VulkanOps;
 import ai.parallax.models.CausalLanguageModel;
 import ai.parallax.models.LayerRange;
@@ -150,6 +151,10 @@ public final class BenchCommand implements Callable<Integer> {
             return benchServing(dir, threadCount, out, err);
         }
         if (perLayer) {
+            if (!device.equals("cpu")) {
+                throw new ParameterException(spec.commandLine(),
+                        "--per-layer measures the CPU backend only; leave out --device " + device);
+            }
             return benchLayers(dir, threadCount, out, err);
         }
 
