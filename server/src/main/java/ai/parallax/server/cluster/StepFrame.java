@@ -92,6 +92,15 @@ public final class StepFrame {
 
     /** The first stage's input: token ids laid out as {@code batch}. */
     public static StepFrame tokens(long epoch, long step, BatchLayout batch, int[] tokens, int[] logitRows) {
+        return tokens(epoch, step, batch, tokens, logitRows, 0);
+    }
+
+    /**
+     * As {@link #tokens(long, long, BatchLayout, int[], int[])}, with every block number shifted by
+     * {@code blockOffset}: engines that share one pipeline's stages each own a disjoint range of its KV pool.
+     */
+    public static StepFrame tokens(long epoch, long step, BatchLayout batch, int[] tokens, int[] logitRows,
+                                   int blockOffset) {
         int n = batch.sequenceCount();
         int[] starts = new int[n];
         int[] counts = new int[n];
@@ -101,6 +110,9 @@ public final class StepFrame {
             counts[s] = batch.tokenCount(s);
             int blocks = (starts[s] + counts[s] + batch.blockSize() - 1) / batch.blockSize();
             tables[s] = java.util.Arrays.copyOf(batch.blockTable(s), blocks);
+            for (int b = 0; b < blocks; b++) {
+                tables[s][b] += blockOffset;
+            }
         }
         return new StepFrame(Kind.STEP, epoch, step, starts, counts, tables, logitRows.clone(), Payload.TOKENS,
                 batch.tokenCount(), 1, java.util.Arrays.copyOf(tokens, batch.tokenCount()), null, null);

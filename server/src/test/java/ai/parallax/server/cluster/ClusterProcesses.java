@@ -40,6 +40,19 @@ final class ClusterProcesses implements AutoCloseable {
         return Path.of(System.getProperty("parallax.models"), name);
     }
 
+    /** tiny-random-qwen3 ships weights only: a folder of links to them, with the real Qwen3 tokenizer beside. */
+    static Path qwen3WithTokenizer(Path dir) throws IOException {
+        Path models = Path.of(System.getProperty("parallax.models"));
+        Files.createDirectories(dir);
+        for (String f : List.of("config.json", "generation_config.json", "model.safetensors")) {
+            Files.createSymbolicLink(dir.resolve(f), models.resolve("tiny-random-qwen3").resolve(f));
+        }
+        for (String f : List.of("tokenizer.json", "tokenizer_config.json")) {
+            Files.createSymbolicLink(dir.resolve(f), models.resolve("tokenizer-qwen3").resolve(f));
+        }
+        return dir;
+    }
+
     static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
