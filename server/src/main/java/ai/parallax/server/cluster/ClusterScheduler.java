@@ -297,7 +297,8 @@ public final class ClusterScheduler implements AutoCloseable {
         if (closed) {
             return;
         }
-        if (members.size() < options.minNodes()) {
+        // -n holds back the first allocation only; later, whatever nodes are alive are used.
+        if (epoch == 0 && members.size() < options.minNodes()) {
             waiting("waiting for nodes: " + members.size() + " of " + options.minNodes() + " (-n) have joined");
             return;
         }

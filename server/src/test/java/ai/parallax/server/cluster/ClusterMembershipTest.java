@@ -53,6 +53,63 @@ class ClusterMembershipTest {
     }
 
     @Test
+    void killingTheMiddleNodeMidStreamLosesAndRepeatsNoToken(@TempDir Path tmp) throws Exception {
+        Path model = model("stories260K");
+        int maxTokens = 400;
+        String[] expected = ClusterPipelineTest.reference(model, "stories260K", ClusterPipelineTest.PROMPTS, maxTokens,
+                true);
+        try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
+            // 1000 KiB holds 2 of the 5 layers: three nodes build the pipeline, the fourth waits on standby and
+            // lets the pipeline be rebuilt without the middle one.
+            cluster.serve(model, "--memory", "1000KiB", "--activation-dtype", "f32", "--no-local-worker", "-n", "4");
+            java.util.Map<String, Process> workers = new java.util.LinkedHashMap<>();
+            for (String name : java.util.List.of("a", "b", "c", "d")) {
+                workers.put(name, cluster.join(name, "-m", model.toString(), "--memory", "1000KiB"));
+            }
+            cluster.awaitReady(1);
+            String allocation = read(cluster.schedulerLog).lines().filter(l -> l.contains("-> pipeline 0:"))
+                    .reduce((x, y) -> y).orElseThrow();
+            java.util.regex.Matcher stages = java.util.regex.Pattern.compile("…(\\S{8}) \\[").matcher(allocation);
+            java.util.List<String> order = new java.util.ArrayList<>();
+            while (stages.find()) {
+                order.add(stages.group(1));
+            }
+            assertThat(order).as(allocation).hasSize(3);
+            String middle = workers.keySet().stream().filter(n -> cluster.peerOf(n).endsWith(order.get(1)))
+                    .findFirst().orElseThrow();
+
+            java.util.List<ClusterProcesses.Stream> streams = new java.util.ArrayList<>();
+            for (String prompt : ClusterPipelineTest.PROMPTS) {
+                streams.add(cluster.stream(cluster.apiPort, "stories260K", prompt, maxTokens));
+            }
+            cluster.await(() -> streams.stream().allMatch(s -> s.pieces.get() >= 10 || s.finish.isDone()), 60,
+                    "tokens on every stream",
+                    cluster.schedulerLog);
+            for (ClusterProcesses.Stream s : streams) {
+                assertThat(s.finish).as("a stream that ended before the kill").isNotDone();
+            }
+            workers.get(middle).destroyForcibly().waitFor(10, TimeUnit.SECONDS); // kill -9, mid-generation
+            int[] before = streams.stream().mapToInt(s -> s.pieces.get()).toArray();
+            for (int i = 0; i < streams.size(); i++) {
+                String finish;
+                try {
+                    finish = streams.get(i).finish.get(180, TimeUnit.SECONDS);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    throw new AssertionError("stream " + i + " failed: " + e.getCause().getMessage() + "; log:\n"
+                            + read(cluster.schedulerLog), e);
+                }
+                assertThat(finish).as("finish of stream %d", i).isEqualTo("length");
+                assertThat(streams.get(i).text()).as("stream %d; log:%n%s", i, read(cluster.schedulerLog))
+                        .isEqualTo(expected[i]);
+                assertThat(streams.get(i).pieces.get()).as("stream %d went on after the kill", i)
+                        .isGreaterThan(before[i]);
+            }
+            assertThat(read(cluster.schedulerLog)).containsPattern("node \\S+ is gone: ")
+                    .containsPattern("allocation 2: node \\S+ is gone.* -> pipeline 0: ");
+        }
+    }
+
+    @Test
     void wrongTokenIsRefusedAndLoggedWithThePeerId(@TempDir Path tmp) throws Exception {
         Path model = model("stories260K");
         try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {

@@ -22,12 +22,17 @@ class ClusterPipelineTest {
 
     /** The single-machine reference, from an in-process server on the same model. */
     static String[] reference(Path model, String name, String[] prompts, int maxTokens) throws Exception {
+        return reference(model, name, prompts, maxTokens, false);
+    }
+
+    static String[] reference(Path model, String name, String[] prompts, int maxTokens, boolean ignoreEos)
+            throws Exception {
         try (LocalServer local = LocalServer.start(new LocalServer.Options(model, "127.0.0.1", 0, "4MiB", 16, 512, 8,
                 16, null, null, 1, null, 1024), new PrintWriter(new StringWriter()));
              ClusterProcesses client = new ClusterProcesses(null)) {
             String[] out = new String[prompts.length];
             for (int i = 0; i < prompts.length; i++) {
-                out[i] = text(client.complete(local.port(), name, prompts[i], maxTokens));
+                out[i] = text(client.complete(local.port(), name, prompts[i], maxTokens, ignoreEos));
             }
             return out;
         }
