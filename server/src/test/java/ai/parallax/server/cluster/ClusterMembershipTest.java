@@ -110,6 +110,62 @@ class ClusterMembershipTest {
     }
 
     @Test
+    void nodesJoiningMidServeTakePartAfterReallocation(@TempDir Path tmp) throws Exception {
+        Path model = model("stories260K");
+        int maxTokens = 300;
+        String[] expected = ClusterPipelineTest.reference(model, "stories260K", ClusterPipelineTest.EIGHT_PROMPTS,
+                maxTokens, true);
+        try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
+            // 1500 KiB holds 3 of the 5 layers: two nodes build one pipeline, four build two.
+            cluster.serve(model, "--memory", "1500KiB", "--activation-dtype", "f32");
+            cluster.join("a", "-m", model.toString(), "--memory", "1500KiB");
+            cluster.awaitReady(1);
+            java.util.List<ClusterProcesses.Stream> streams = new java.util.ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                streams.add(cluster.stream(cluster.apiPort, "stories260K", ClusterPipelineTest.EIGHT_PROMPTS[i],
+                        maxTokens));
+            }
+            cluster.await(() -> streams.stream().allMatch(s -> s.pieces.get() >= 5), 60, "tokens on both streams",
+                    cluster.schedulerLog);
+            cluster.join("c", "-m", model.toString(), "--memory", "1500KiB");
+            cluster.join("d", "-m", model.toString(), "--memory", "1500KiB");
+            // (c alone may already move layers, if measured much faster; the fourth node makes a second pipeline.)
+            cluster.await(() -> read(cluster.schedulerLog).contains("pipeline ready (2 pipelines"), 60,
+                    "the second pipeline", cluster.schedulerLog);
+            String log = read(cluster.schedulerLog);
+            String reallocation = log.lines().filter(l -> l.contains("the nodes now build 2 pipelines instead of 1"))
+                    .findFirst().orElseThrow();
+            assertThat(reallocation).as(log).matches("allocation \\d+: node \\S+ joined: .* -> pipeline 0: .*")
+                    .contains(cluster.peerOf("c").substring(cluster.peerOf("c").length() - 8))
+                    .contains(cluster.peerOf("d").substring(cluster.peerOf("d").length() - 8));
+            assertThat(read(cluster.log("c"))).contains("ready with layers");
+            assertThat(read(cluster.log("d"))).contains("ready with layers");
+            // The streams in flight across the re-allocation were replayed on the new pipelines: nothing lost.
+            for (int i = 0; i < streams.size(); i++) {
+                assertThat(streams.get(i).finish.get(180, TimeUnit.SECONDS)).isEqualTo("length");
+                assertThat(streams.get(i).text()).as("stream %d", i).isEqualTo(expected[i]);
+            }
+            java.util.concurrent.ExecutorService clients = java.util.concurrent.Executors.newFixedThreadPool(4);
+            try {
+                java.util.List<java.util.concurrent.Future<String>> answers = new java.util.ArrayList<>();
+                for (int i = 2; i < 6; i++) {
+                    String prompt = ClusterPipelineTest.EIGHT_PROMPTS[i];
+                    answers.add(clients.submit(() -> text(cluster.complete(cluster.apiPort, "stories260K", prompt,
+                            maxTokens, true))));
+                }
+                for (int i = 2; i < 6; i++) {
+                    assertThat(answers.get(i - 2).get(120, TimeUnit.SECONDS)).as("request %d", i)
+                            .isEqualTo(expected[i]);
+                }
+            } finally {
+                clients.shutdownNow();
+            }
+            cluster.await(() -> read(cluster.schedulerLog).matches("(?s).*requests by pipeline: #0 \\d+ .* #1 [1-9].*"),
+                    10, "requests on the new pipeline", cluster.schedulerLog);
+        }
+    }
+
+    @Test
     void wrongTokenIsRefusedAndLoggedWithThePeerId(@TempDir Path tmp) throws Exception {
         Path model = model("stories260K");
         try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
