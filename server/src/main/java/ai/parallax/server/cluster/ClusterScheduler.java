@@ -96,6 +96,8 @@ public final class ClusterScheduler implements AutoCloseable {
     private final ScheduledExecutorService control = Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().daemon().name("parallax-scheduler").unstarted(r));
     private final Map<PeerId, Member> members = new LinkedHashMap<>();
+    /** A copy of {@code members}' values, for the status API and progress reports (other threads). */
+    private volatile List<Member> memberView = List.of();
     private final RebalancePolicy policy = new RebalancePolicy(0.25);
     private Ops ops;
     private P2pNode node;
@@ -219,6 +221,9 @@ public final class ClusterScheduler implements AutoCloseable {
                         probe.memoryBytes(), probe.gflops()),
                         node.listenAddrs().stream().map(Multiaddr::toString).toList());
                 members.put(node.peerId(), self);
+                membersChanged();
+                localStage.onProgress((epoch, fraction) -> onProgress(node.peerId(),
+                        new ClusterMessages.Progress(epoch, fraction)));
                 log.printf(Locale.ROOT, "local worker: %.1f MiB, %.1f GFLOP/s, %.1f GB/s%n",
                         probe.memoryBytes() / 1048576.0, probe.gflops(), probe.gbPerSecond());
                 reallocate("the scheduler's own worker is ready", false);
@@ -241,6 +246,7 @@ public final class ClusterScheduler implements AutoCloseable {
             return new JoinReply(false, e.getMessage());
         }
         members.put(peer, new Member(peer, profile, join.addresses() == null ? List.of() : join.addresses()));
+        membersChanged();
         log.printf(Locale.ROOT, "node %s joined: %.1f MiB, %.1f GFLOP/s, %.1f GB/s (%d node%s)%n", peer,
                 join.memoryBytes() / 1048576.0, join.speed(), join.bandwidth(), members.size(),
                 members.size() == 1 ? "" : "s");
@@ -279,6 +285,7 @@ public final class ClusterScheduler implements AutoCloseable {
         if (members.remove(peer) == null || closed) {
             return;
         }
+        membersChanged();
         log.printf(Locale.ROOT, "node %s is gone: %s (%d node%s left)%n", peer, why, members.size(),
                 members.size() == 1 ? "" : "s");
         log.flush();
@@ -413,6 +420,7 @@ public final class ClusterScheduler implements AutoCloseable {
                 failures.add(shortId(r.getKey()) + ": " + reply.error());
                 if (m != null) {
                     members.remove(r.getKey()); // it cannot serve what it was given; it may join again
+                    membersChanged();
                     log.printf(Locale.ROOT, "node %s could not load its stage and is dropped: %s%n", r.getKey(),
                             reply.error());
                 }
@@ -559,9 +567,16 @@ public final class ClusterScheduler implements AutoCloseable {
 
     /** A node's report of its loading progress (it also says when it is ready). */
     private void onProgress(PeerId peer, ClusterMessages.Progress progress) {
-        Member m = members.get(peer);
-        if (m != null && progress.epoch() == epoch) {
-            m.loadProgress = progress.fraction();
+        // Arrives while the control thread waits for the stages to load, so it reads the published member list.
+        for (Member m : memberView) {
+            if (m.peer.equals(peer) && progress.epoch() == epoch && "loading".equals(m.state)) {
+                double before = m.loadProgress;
+                m.loadProgress = Math.clamp(progress.fraction(), 0.0, 1.0);
+                if ((int) (before * 4) != (int) (m.loadProgress * 4)) {
+                    log.printf(Locale.ROOT, "node %s loading: %.0f%%%n", shortId(peer), 100 * m.loadProgress);
+                    log.flush();
+                }
+            }
         }
     }
 
@@ -592,13 +607,13 @@ public final class ClusterScheduler implements AutoCloseable {
 
     /** The nodes of the cluster, in the order they joined. Reads a copy made on the control thread. */
     public List<MemberFigures> memberFigures() {
-        try {
-            return control.submit(() -> members.values().stream().map(m -> new MemberFigures(m.peer.toString(),
-                    m.state, m.profile.memoryBytes(), m.profile.speed(), m.rttMillis, m.loadProgress)).toList())
-                    .get(5, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            return List.of();
-        }
+        return memberView.stream().map(m -> new MemberFigures(m.peer.toString(), m.state, m.profile.memoryBytes(),
+                m.profile.speed(), m.rttMillis, m.loadProgress)).toList();
+    }
+
+    /** Publishes the members for readers off the control thread; called after every change of {@code members}. */
+    private void membersChanged() {
+        memberView = List.copyOf(members.values());
     }
 
     private CompletableFuture<AssignmentReply> assign(PeerId peer, Assignment a) {

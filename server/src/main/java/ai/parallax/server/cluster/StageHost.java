@@ -34,6 +34,13 @@ public final class StageHost implements AutoCloseable {
     private volatile StageWorker worker;
     private volatile ActivationLink nextLink;
     private volatile PeerId previous;
+    private volatile ProgressListener progress = (epoch, fraction) -> { };
+
+    /** Hears how far the loading of a stage has come. Called on the loading thread; must not block. */
+    @FunctionalInterface
+    public interface ProgressListener {
+        void loaded(long epoch, double fraction);
+    }
 
     public StageHost(P2pNode node, Ops ops, Path modelDir, PeerId scheduler, Consumer<StepFrame> localScheduler,
                      PrintWriter log) {
@@ -43,6 +50,11 @@ public final class StageHost implements AutoCloseable {
         this.scheduler = scheduler;
         this.localScheduler = localScheduler;
         this.log = log;
+    }
+
+    /** Where loading progress goes (the scheduler, for its status). */
+    public void onProgress(ProgressListener listener) {
+        this.progress = listener;
     }
 
     public StageWorker worker() {
@@ -71,9 +83,15 @@ public final class StageHost implements AutoCloseable {
             }
             LayerRange range = new LayerRange(a.start(), a.end(), a.total());
             long[] lastPercent = {-1};
+            long[] lastReported = {-1};
+            progress.loaded(a.epoch(), 0);
             CausalLanguageModel model = ModelLoader.load(modelDir, config, ops, range, a.maxPositions(),
                     (done, total) -> {
                         long percent = total == 0 ? 100 : done * 100 / total;
+                        if (percent / 10 != lastReported[0] / 10) {
+                            lastReported[0] = percent;
+                            progress.loaded(a.epoch(), total == 0 ? 1.0 : (double) done / total);
+                        }
                         if (percent / 25 != lastPercent[0] / 25 || done == total) {
                             lastPercent[0] = percent;
                             log.printf(Locale.ROOT, "loading layers [%d, %d) of %d: %d%% of %.1f MiB%n", a.start(),

@@ -166,6 +166,37 @@ class ClusterMembershipTest {
     }
 
     @Test
+    void workersReportLoadingAndReconnectToARestartedScheduler(@TempDir Path tmp) throws Exception {
+        Path model = model("stories260K");
+        String[] expected = ClusterPipelineTest.reference(model, "stories260K", ClusterPipelineTest.PROMPTS, 16);
+        try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
+            int p2pPort = ClusterProcesses.freePort();
+            String identity = tmp.resolve("scheduler.key").toString();
+            Process first = cluster.serve(model, p2pPort, "serve.log", "--memory", "1000KiB", "--activation-dtype",
+                    "f32", "--identity", identity);
+            cluster.join("a", "-m", model.toString(), "--memory", "1000KiB");
+            cluster.join("b", "-m", model.toString(), "--memory", "1000KiB");
+            cluster.awaitReady(1);
+            // The nodes told the scheduler how far their loading had come.
+            String a = cluster.peerOf("a");
+            assertThat(read(cluster.schedulerLog)).contains("node …" + a.substring(a.length() - 8) + " loading: 100%");
+
+            first.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            cluster.await(() -> read(cluster.log("a")).contains("lost the scheduler"), 10, "a losing the scheduler",
+                    cluster.log("a"));
+            cluster.serve(model, p2pPort, "serve-again.log", "--memory", "1000KiB", "--activation-dtype", "f32",
+                    "--identity", identity, "--join-token", cluster.token);
+            cluster.awaitReady(1);
+            assertThat(read(cluster.log("a"))).contains("reconnected to the scheduler");
+            assertThat(read(cluster.log("b"))).contains("reconnected to the scheduler");
+            for (int i = 0; i < ClusterPipelineTest.PROMPTS.length; i++) {
+                assertThat(text(cluster.complete(cluster.apiPort, "stories260K", ClusterPipelineTest.PROMPTS[i], 16)))
+                        .as("prompt %d after the restart", i).isEqualTo(expected[i]);
+            }
+        }
+    }
+
+    @Test
     void wrongTokenIsRefusedAndLoggedWithThePeerId(@TempDir Path tmp) throws Exception {
         Path model = model("stories260K");
         try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {

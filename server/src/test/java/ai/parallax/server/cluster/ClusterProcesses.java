@@ -72,10 +72,15 @@ final class ClusterProcesses implements AutoCloseable {
 
     /** Starts the scheduler and waits for its join command. */
     Process serve(Path model, String... extra) throws Exception {
+        return serve(model, 0, "serve.log", extra);
+    }
+
+    /** As above, on a given P2P port, logging to {@code logName} (a restarted scheduler gets a new log). */
+    Process serve(Path model, int p2pPort, String logName, String... extra) throws Exception {
         apiPort = freePort();
-        schedulerLog = dir.resolve("serve.log");
+        schedulerLog = dir.resolve(logName);
         List<String> args = new ArrayList<>(List.of("serve", "--cluster", "-m", model.toString(), "--host",
-                "127.0.0.1", "--port", Integer.toString(apiPort), "--p2p-port", "0", "--threads", "1",
+                "127.0.0.1", "--port", Integer.toString(apiPort), "--p2p-port", Integer.toString(p2pPort), "--threads", "1",
                 "--kv-blocks", "64", "--benchmark-ms", "50", "--recovery-timeout", "30"));
         args.addAll(List.of(extra));
         Process p = start(schedulerLog, args.toArray(String[]::new));
