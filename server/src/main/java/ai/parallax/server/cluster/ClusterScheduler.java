@@ -525,13 +525,16 @@ public final class ClusterScheduler implements AutoCloseable {
         }
         // A pipeline that has not stepped yet is assumed as slow as the slowest measured one (1 ms if none is).
         double unmeasured = Double.isNaN(known) ? 1.0 : known;
+        Map<String, Double> rtts = new java.util.HashMap<>();
+        for (Member m : memberView) { // not members: this runs on the API's threads
+            rtts.put(m.peer.toString(), m.rttMillis);
+        }
         List<RequestRouter.PipelineLoad> loads = new ArrayList<>(list.size());
         for (ServingPipeline p : list) {
             double step = p.runner.meanStepMillis();
             double rtt = 0;
             for (String id : p.nodes()) {
-                Member m = members.get(PeerId.parse(id));
-                rtt += m == null ? 0 : m.rttMillis;
+                rtt += rtts.getOrDefault(id, 0.0);
             }
             loads.add(new RequestRouter.PipelineLoad(Double.isNaN(step) ? unmeasured : step, p.inFlight(), rtt,
                     p.owner() && (waiting || p.runner.isActive())));
