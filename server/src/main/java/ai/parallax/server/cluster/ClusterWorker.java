@@ -195,15 +195,18 @@ public final class ClusterWorker implements AutoCloseable {
         connection.closeFuture().whenComplete((v, e) -> schedulerLost());
     }
 
-    /** The scheduler's connection closed: drop the stage (its pipeline is gone) and try to register again. */
+    /**
+     * The scheduler's connection closed: stop the stage (its pipeline is gone; its layers stay loaded in case the
+     * next allocation gives them back) and try to register again.
+     */
     private void schedulerLost() {
         if (closed) {
             return;
         }
-        log.printf(Locale.ROOT, "lost the scheduler; dropping this node's stage and reconnecting for up to %d s%n",
-                RECONNECT_FOR.toSeconds());
+        log.printf(Locale.ROOT, "lost the scheduler; this node stops serving its stage and reconnects for up to "
+                + "%d s%n", RECONNECT_FOR.toSeconds());
         log.flush();
-        stage.close();
+        stage.suspend();
         long deadline = System.nanoTime() + RECONNECT_FOR.toNanos();
         reconnects.schedule(() -> reconnect(FIRST_BACKOFF, deadline, 1), FIRST_BACKOFF.toMillis(),
                 TimeUnit.MILLISECONDS);

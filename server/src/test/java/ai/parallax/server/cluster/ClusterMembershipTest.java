@@ -55,7 +55,7 @@ class ClusterMembershipTest {
     @Test
     void killingTheMiddleNodeMidStreamLosesAndRepeatsNoToken(@TempDir Path tmp) throws Exception {
         Path model = model("stories260K");
-        int maxTokens = 400;
+        int maxTokens = 256;
         String[] expected = ClusterPipelineTest.reference(model, "stories260K", ClusterPipelineTest.PROMPTS, maxTokens,
                 true);
         try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
