@@ -48,6 +48,50 @@ class ClusterBenchmark {
         System.out.println("\n" + table);
     }
 
+    /**
+     * The transport alone: two P2P nodes in this JVM pass a decode step's frame (hidden 64, bf16) back and forth
+     * over activation links, so half a round trip is what one hop costs without any compute or engine.
+     */
+    @Test
+    void transportHop() throws Exception {
+        ai.parallax.p2p.P2pNode a = new ai.parallax.p2p.P2pNode(ai.parallax.p2p.identity.IdentityKeyPair.generate(),
+                ai.parallax.p2p.P2pNode.Options.defaults().withHost("127.0.0.1").withPort(0));
+        ai.parallax.p2p.P2pNode b = new ai.parallax.p2p.P2pNode(ai.parallax.p2p.identity.IdentityKeyPair.generate(),
+                ai.parallax.p2p.P2pNode.Options.defaults().withHost("127.0.0.1").withPort(0));
+        try {
+            java.util.concurrent.atomic.AtomicReference<java.util.concurrent.CompletableFuture<StepFrame>> back =
+                    new java.util.concurrent.atomic.AtomicReference<>();
+            ActivationLink[] reply = new ActivationLink[1];
+            ActivationLink.serve(a, (peer, frame) -> back.get().complete(frame));
+            ActivationLink.serve(b, (peer, frame) -> reply[0].send(frame));
+            a.start();
+            b.start();
+            a.dial(b.listenAddrs().getFirst()).get(10, TimeUnit.SECONDS);
+            ActivationLink out = ActivationLink.open(a, b.peerId(), (p, f) -> { }, java.time.Duration.ofSeconds(10));
+            reply[0] = ActivationLink.open(b, a.peerId(), (p, f) -> { }, java.time.Duration.ofSeconds(10));
+            BatchLayout layout = new BatchLayout(16);
+            layout.add(100, 1, new int[] {0, 1, 2, 3, 4, 5, 6});
+            StepFrame frame = StepFrame.tokens(1, 1, layout, new int[] {42}, new int[] {0})
+                    .withHidden(StepFrame.Payload.BF16, new float[64], 64);
+            double[] micros = new double[2000];
+            for (int i = 0; i < micros.length; i++) {
+                back.set(new java.util.concurrent.CompletableFuture<>());
+                long start = System.nanoTime();
+                out.send(frame);
+                back.get().get(10, TimeUnit.SECONDS);
+                micros[i] = (System.nanoTime() - start) / 1e3;
+            }
+            double[] measured = java.util.Arrays.copyOfRange(micros, 500, micros.length); // after warm-up
+            java.util.Arrays.sort(measured);
+            System.out.printf(Locale.ROOT, "%ntransport, one hop (half a round trip, %d samples): median %.0f µs, "
+                    + "p90 %.0f µs%n", measured.length, measured[measured.length / 2] / 2,
+                    measured[measured.length * 9 / 10] / 2);
+        } finally {
+            a.close();
+            b.close();
+        }
+    }
+
     private static void hopLatency(Path tmp, StringBuilder table) throws Exception {
         Path model = model("stories260K");
         // Memory per node that makes exactly n nodes necessary for 5 layers of ~434 KiB: capacities 5; 3+2; 2+2+1;
