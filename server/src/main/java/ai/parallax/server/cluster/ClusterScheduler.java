@@ -457,6 +457,7 @@ public final class ClusterScheduler implements AutoCloseable {
         }
         current = allocation;
         StringBuilder shape = new StringBuilder();
+        StringBuilder carrying = new StringBuilder();
         for (int p = 0; p < k; p++) {
             Allocation.Pipeline pipeline = allocation.pipelines().get(p);
             List<ServingPipeline> here = carried.get(p);
@@ -464,15 +465,15 @@ public final class ClusterScheduler implements AutoCloseable {
                 ServingPipeline s = here.get(j);
                 s.carriedBy(pipeline.nodeIds(), s.index == p);
                 s.runner.activate(e, entries.get(p), j * options.kvBlocks());
+                if (s.index != p) {
+                    carrying.append("; pipeline ").append(p).append(" also carries engine ").append(s.index)
+                            .append(" until its requests finish");
+                }
             }
             shape.append(p == 0 ? "" : " + ").append(pipeline.stages().size());
-            if (here.size() > 1) {
-                shape.append(" (carrying ").append(here.size() - 1).append(" more engine")
-                        .append(here.size() > 2 ? "s" : "").append(')');
-            }
         }
-        log.printf(Locale.ROOT, "allocation %d: pipeline ready (%d pipeline%s of %s stages)%n", e, k,
-                k == 1 ? "" : "s", shape);
+        log.printf(Locale.ROOT, "allocation %d: pipeline ready (%d pipeline%s of %s stages)%s%n", e, k,
+                k == 1 ? "" : "s", shape, carrying);
         log.flush();
         if (api.model() == null) {
             served = new ServedModel(modelName(), pipelines.getFirst().engine, this::route, tokenizer, chat,

@@ -197,6 +197,49 @@ class ClusterMembershipTest {
     }
 
     @Test
+    void whenTwoPipelinesShrinkToOneItCarriesBothEnginesAndNoStreamIsLost(@TempDir Path tmp) throws Exception {
+        Path model = model("stories260K");
+        int maxTokens = 256;
+        String[] prompts = java.util.Arrays.copyOf(ClusterPipelineTest.EIGHT_PROMPTS, 4);
+        String[] expected = ClusterPipelineTest.reference(model, "stories260K", prompts, maxTokens, true);
+        try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
+            // 1500 KiB holds 3 of the 5 layers: four nodes build two pipelines of two; three build only one.
+            cluster.serve(model, "--memory", "1500KiB", "-n", "4", "--activation-dtype", "f32", "--no-local-worker");
+            java.util.Map<String, Process> workers = new java.util.LinkedHashMap<>();
+            for (String name : java.util.List.of("a", "b", "c", "d")) {
+                workers.put(name, cluster.join(name, "-m", model.toString(), "--memory", "1500KiB"));
+            }
+            cluster.awaitReady(1);
+            assertThat(read(cluster.schedulerLog)).contains("pipeline ready (2 pipelines");
+            java.util.List<ClusterProcesses.Stream> streams = new java.util.ArrayList<>();
+            for (String prompt : prompts) {
+                streams.add(cluster.stream(cluster.apiPort, "stories260K", prompt, maxTokens));
+            }
+            cluster.await(() -> streams.stream().allMatch(s -> s.pieces.get() >= 10 || s.finish.isDone()), 60,
+                    "tokens on every stream", cluster.schedulerLog);
+            for (ClusterProcesses.Stream s : streams) {
+                assertThat(s.finish).as("a stream that ended before the kill").isNotDone();
+            }
+            workers.get("a").destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            for (int i = 0; i < streams.size(); i++) {
+                String finish;
+                try {
+                    finish = streams.get(i).finish.get(180, TimeUnit.SECONDS);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    throw new AssertionError("stream " + i + " failed: " + e.getCause().getMessage() + "; log:\n"
+                            + read(cluster.schedulerLog), e);
+                }
+                assertThat(finish).isEqualTo("length");
+                assertThat(streams.get(i).text()).as("stream %d; log:%n%s", i, read(cluster.schedulerLog))
+                        .isEqualTo(expected[i]);
+            }
+            // The engine whose pipeline is gone was carried by the one left, in its own range of the KV pool.
+            assertThat(read(cluster.schedulerLog)).containsPattern("pipeline ready \\(1 pipeline of 2 stages\\); "
+                    + "pipeline 0 also carries engine 1");
+        }
+    }
+
+    @Test
     void wrongTokenIsRefusedAndLoggedWithThePeerId(@TempDir Path tmp) throws Exception {
         Path model = model("stories260K");
         try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
