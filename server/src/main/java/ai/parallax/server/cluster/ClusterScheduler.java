@@ -517,15 +517,6 @@ public final class ClusterScheduler implements AutoCloseable {
 
     /** Each engine's load for the router; {@code waiting} also offers engines whose pipeline is being rebuilt. */
     private List<RequestRouter.PipelineLoad> loads(List<ServingPipeline> list, boolean waiting) {
-        double known = Double.NaN;
-        for (ServingPipeline p : list) {
-            double m = p.runner.meanStepMillis();
-            if (!Double.isNaN(m) && (Double.isNaN(known) || m > known)) {
-                known = m;
-            }
-        }
-        // A pipeline that has not stepped yet is assumed as slow as the slowest measured one (1 ms if none is).
-        double unmeasured = Double.isNaN(known) ? 1.0 : known;
         Map<String, Double> rtts = new java.util.HashMap<>();
         for (Member m : memberView) { // not members: this runs on the API's threads
             rtts.put(m.peer.toString(), m.rttMillis);
@@ -537,7 +528,7 @@ public final class ClusterScheduler implements AutoCloseable {
             for (String id : p.nodes()) {
                 rtt += rtts.getOrDefault(id, 0.0);
             }
-            loads.add(new RequestRouter.PipelineLoad(Double.isNaN(step) ? unmeasured : step, p.inFlight(), rtt,
+            loads.add(new RequestRouter.PipelineLoad(step, p.inFlight(), rtt,
                     p.owner() && (waiting || p.runner.isActive())));
         }
         return loads;

@@ -32,4 +32,15 @@ class RequestRouterTest {
         assertThat(RequestRouter.choose(List.of(new PipelineLoad(1, 0, 0, false)))).isEqualTo(-1);
         assertThat(RequestRouter.choose(List.of())).isEqualTo(-1);
     }
+
+    @Test
+    void anUnmeasuredPipelineCountsAsTheSlowestMeasuredOne() {
+        PipelineLoad measured = new PipelineLoad(20, 1, 0, true); // 20·2 = 40 ms
+        PipelineLoad fresh = new PipelineLoad(Double.NaN, 1, 0, true); // taken as 20 ms per step: 40 ms, a tie
+        assertThat(RequestRouter.choose(List.of(measured, fresh))).isZero();
+        assertThat(RequestRouter.choose(List.of(new PipelineLoad(20, 2, 0, true), fresh))).isEqualTo(1);
+        // With nothing measured, queues decide.
+        assertThat(RequestRouter.choose(List.of(new PipelineLoad(Double.NaN, 3, 0, true),
+                new PipelineLoad(Double.NaN, 1, 0, true)))).isEqualTo(1);
+    }
 }
