@@ -78,7 +78,7 @@ public final class ClusterScheduler implements AutoCloseable {
         final List<String> addresses;
         int missedHeartbeats;
         volatile String state = "joined";
-        /** Round trip from the scheduler, from the heartbeat pings; 0 for the scheduler's own worker. */
+        /** Round trip from the scheduler, smoothed over the heartbeat pings; 0 for the scheduler's own worker. */
         volatile double rttMillis;
         /** Loading progress the node reported, 0 to 1, while it loads a stage. */
         volatile double loadProgress;
@@ -273,7 +273,9 @@ public final class ClusterScheduler implements AutoCloseable {
                     control.execute(() -> {
                         if (e == null) {
                             m.missedHeartbeats = 0;
-                            m.rttMillis = rtt.toNanos() / 1e6;
+                            // Smoothed: one ping delayed by a busy CPU should not swing the routing.
+                            double sample = rtt.toNanos() / 1e6;
+                            m.rttMillis = m.rttMillis == 0 ? sample : 0.7 * m.rttMillis + 0.3 * sample;
                         } else if (++m.missedHeartbeats >= MISSED_HEARTBEATS && members.containsKey(m.peer)) {
                             gone(m.peer, MISSED_HEARTBEATS + " missed heartbeats");
                         }

@@ -29,7 +29,8 @@ public final class RequestRouter {
     /**
      * The index of the pipeline with the least expected latency (the lowest index on a tie); -1 if none is up.
      * A pipeline that has not run a step yet ({@code stepMillis} NaN) is assumed as slow as the slowest one
-     * measured (1 ms if none is): a new pipeline gets work, but not all of it before anything is known.
+     * measured (1 ms if none is), and never faster than its own links' round trips, which every step crosses: a new
+     * pipeline gets work, but not all of it before anything is known.
      */
     public static int choose(List<PipelineLoad> pipelines) {
         double slowest = Double.NaN;
@@ -44,7 +45,8 @@ public final class RequestRouter {
         for (int i = 0; i < pipelines.size(); i++) {
             PipelineLoad p = pipelines.get(i);
             double expected = Double.isNaN(p.stepMillis())
-                    ? new PipelineLoad(unmeasured, p.queued(), p.roundTripMillis(), true).expectedMillis()
+                    ? new PipelineLoad(Math.max(unmeasured, p.roundTripMillis()), p.queued(), p.roundTripMillis(),
+                    true).expectedMillis()
                     : p.expectedMillis();
             if (p.available() && (best < 0 || expected < bestMillis)) {
                 best = i;

@@ -87,9 +87,10 @@ class ClusterPipelineTest {
         String[] expected = reference(model, "stories260K", EIGHT_PROMPTS, 32);
         try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
             // 1500 KiB holds 3 of the 5 layers: a pipeline needs 2 nodes, and 4 nodes build 2 pipelines
-            // (k²/s* = 4/4 beats 1/2).
-            cluster.serve(model, "--memory", "1500KiB", "-n", "4", "--activation-dtype", "f32");
+            // (k²/s* = 4/4 beats 1/2). The scheduler holds no layers, so both pipelines cross the same links.
+            cluster.serve(model, "--memory", "1500KiB", "-n", "4", "--activation-dtype", "f32", "--no-local-worker");
             cluster.join("a", "-m", model.toString(), "--memory", "1500KiB");
+            cluster.join("e", "-m", model.toString(), "--memory", "1500KiB");
             cluster.join("b", "-m", model.toString(), "--memory", "1500KiB");
             cluster.join("c", "-m", model.toString(), "--memory", "1500KiB");
             cluster.awaitReady(1);
