@@ -63,7 +63,7 @@ final class ChatWebSocket implements WsListener {
                     java.nio.charset.StandardCharsets.UTF_8), ApiRequests.ChatCompletionRequest.class);
             ServedModel model = api.requireModel(r.model());
             ChatCall call = new ChatCall(model, metrics, r, OpenAiApi.JSON);
-            GenerationRun run = new GenerationRun(model.engine(), call.choices());
+            GenerationRun run = new GenerationRun(model.dispatch(), call.choices());
             current = run;
             Thread.ofVirtual().name("parallax-ws-chat").start(() -> stream(session, call, run));
         } catch (ApiException e) {

@@ -3,7 +3,6 @@ package ai.parallax.server.api;
 import ai.parallax.runtime.GenerationRequest;
 import ai.parallax.runtime.GenerationResult;
 import ai.parallax.runtime.engine.GenerationListener;
-import ai.parallax.runtime.engine.InferenceEngine;
 import ai.parallax.runtime.engine.RequestHandle;
 import ai.parallax.runtime.engine.RequestRejectedException;
 import ai.parallax.runtime.sampling.TokenLogprob;
@@ -39,7 +38,7 @@ final class GenerationRun implements AutoCloseable {
     /**
      * Submits every choice; if one is refused, the ones already submitted are cancelled and the refusal is thrown.
      */
-    GenerationRun(InferenceEngine engine, List<GenerationRequest> choices) {
+    GenerationRun(ServedModel.Dispatch engine, List<GenerationRequest> choices) {
         try {
             for (int i = 0; i < choices.size(); i++) {
                 handles.add(engine.submit(choices.get(i), listener(i)));

@@ -159,7 +159,7 @@ public final class OpenAiApi {
         ApiRequests.ChatCompletionRequest r = parse(req, ApiRequests.ChatCompletionRequest.class);
         ServedModel m = requireModel(r.model());
         ChatCall call = new ChatCall(m, metrics, r, JSON);
-        try (GenerationRun run = new GenerationRun(m.engine(), call.choices())) {
+        try (GenerationRun run = new GenerationRun(m.dispatch(), call.choices())) {
             if (Boolean.TRUE.equals(r.stream())) {
                 streamSse(res, sink -> call.stream(run, chunk -> sink.accept(write(chunk))));
             } else {
@@ -192,7 +192,7 @@ public final class OpenAiApi {
         long created = System.currentTimeMillis() / 1000;
         String echo = Boolean.TRUE.equals(r.echo()) ? m.tokenizer().decode(prompt, false) : "";
         boolean includeUsage = r.streamOptions() != null && Boolean.TRUE.equals(r.streamOptions().includeUsage());
-        try (GenerationRun run = new GenerationRun(m.engine(), choices)) {
+        try (GenerationRun run = new GenerationRun(m.dispatch(), choices)) {
             if (Boolean.TRUE.equals(r.stream())) {
                 streamSse(res, sink -> {
                     int completion = 0;

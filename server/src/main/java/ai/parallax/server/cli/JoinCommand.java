@@ -73,7 +73,7 @@ public final class JoinCommand implements Callable<Integer> {
                 host, p2pPort, offered, threads, identity, benchmarkMillis), Backends.open(device, threads), out)) {
             Runtime.getRuntime().addShutdownHook(new Thread(worker::close, "parallax-join-shutdown"));
             worker.schedulerGone().join();
-            out.println("the scheduler closed the connection; leaving the cluster");
+            out.println("the scheduler is gone and did not come back; leaving the cluster");
             out.flush();
             return 1;
         }

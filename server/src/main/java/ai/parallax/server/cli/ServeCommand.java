@@ -112,8 +112,9 @@ public final class ServeCommand implements Callable<Integer> {
             description = "Cluster: KV cache blocks each stage keeps (default: ${DEFAULT-VALUE}).")
     int kvBlocks;
 
-    @Option(names = "--activation-dtype", paramLabel = "<f32|bf16>", defaultValue = "bf16",
-            description = "Cluster: how hidden states travel between stages (default: ${DEFAULT-VALUE}; f32 is exact).")
+    @Option(names = "--activation-dtype", paramLabel = "<f32|bf16|q8>", defaultValue = "bf16",
+            description = "Cluster: how hidden states travel between stages: f32 (exact), bf16 (half the bytes) or "
+                    + "q8 (int8 with a scale per 32 values, about a quarter) (default: ${DEFAULT-VALUE}).")
     String activationDtype;
 
     @Option(names = "--recovery-timeout", paramLabel = "<seconds>", defaultValue = "60",

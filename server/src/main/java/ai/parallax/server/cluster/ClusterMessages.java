@@ -19,6 +19,8 @@ public final class ClusterMessages {
     public static final String JOIN = ParallaxProtocols.JOIN;
     /** Scheduler → node: load this stage (or, with no layers, drop the one you hold). */
     public static final String ASSIGN = ParallaxProtocols.ALLOCATION;
+    /** Node → scheduler: how far the loading of its stage has come. */
+    public static final String PROGRESS = ParallaxProtocols.HEARTBEAT;
 
     private static final JsonMapper JSON = JsonMapper.builder()
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES).build();
@@ -52,6 +54,13 @@ public final class ClusterMessages {
         public boolean isRelease() {
             return start == end;
         }
+    }
+
+    /** A stage's loading progress: {@code fraction} of its weights' bytes read, for allocation {@code epoch}. */
+    public record Progress(long epoch, double fraction) {
+    }
+
+    public record Ack(boolean ok) {
     }
 
     public record AssignmentReply(boolean loaded, String error, long loadMillis) {

@@ -13,7 +13,10 @@ import ai.parallax.p2p.identity.IdentityKeyPair;
 import ai.parallax.p2p.identity.PeerId;
 import ai.parallax.p2p.multiformats.Multiaddr;
 import ai.parallax.p2p.rpc.RequestResponse;
+import ai.parallax.runtime.GenerationRequest;
 import ai.parallax.runtime.engine.EngineConfig;
+import ai.parallax.runtime.engine.GenerationListener;
+import ai.parallax.runtime.engine.RequestHandle;
 import ai.parallax.runtime.engine.InferenceEngine;
 import ai.parallax.server.api.ApiServer;
 import ai.parallax.server.api.ChatPromptFormatter;
@@ -29,6 +32,7 @@ import ai.parallax.server.scheduler.LayerAllocator;
 import ai.parallax.server.scheduler.ModelFootprint;
 import ai.parallax.server.scheduler.NodeProfile;
 import ai.parallax.server.scheduler.RebalancePolicy;
+import ai.parallax.server.scheduler.RequestRouter;
 import ai.parallax.tensors.ops.Ops;
 
 import java.io.IOException;
@@ -46,10 +50,12 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * {@code parallax serve} for a cluster: the API, the engine over a {@link PipelineStepRunner}, and the P2P node that
- * nodes join. It gathers the inputs of the pure decisions ({@link RebalancePolicy}, {@link LayerAllocator}), calls
+ * {@code parallax serve} for a cluster: the API, one engine per pipeline (each over a {@link PipelineStepRunner}),
+ * the router that sends each request to the pipeline expected to answer it soonest, and the P2P node that nodes
+ * join. It gathers the inputs of the pure decisions ({@link RebalancePolicy}, {@link LayerAllocator}), calls
  * them when nodes join, die or a step fails, and carries out what they decide: stage assignments, then the pipeline.
  *
  * <p>All membership and allocation work runs on one control thread, in order, so decisions never interleave.
@@ -71,7 +77,11 @@ public final class ClusterScheduler implements AutoCloseable {
         final NodeProfile profile;
         final List<String> addresses;
         int missedHeartbeats;
-        String state = "joined";
+        volatile String state = "joined";
+        /** Round trip from the scheduler, smoothed over the heartbeat pings; 0 for the scheduler's own worker. */
+        volatile double rttMillis;
+        /** Loading progress the node reported, 0 to 1, while it loads a stage. */
+        volatile double loadProgress;
 
         Member(PeerId peer, NodeProfile profile, List<String> addresses) {
             this.peer = peer;
@@ -86,6 +96,8 @@ public final class ClusterScheduler implements AutoCloseable {
     private final ScheduledExecutorService control = Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().daemon().name("parallax-scheduler").unstarted(r));
     private final Map<PeerId, Member> members = new LinkedHashMap<>();
+    /** A copy of {@code members}' values, for the status API and progress reports (other threads). */
+    private volatile List<Member> memberView = List.of();
     private final RebalancePolicy policy = new RebalancePolicy(0.25);
     private Ops ops;
     private P2pNode node;
@@ -93,12 +105,19 @@ public final class ClusterScheduler implements AutoCloseable {
     private ModelConfig config;
     private ModelFootprint footprint;
     private Tokenizer tokenizer;
-    private PipelineStepRunner runner;
-    private InferenceEngine engine;
+    private GenerationConfig generation;
+    private EngineConfig engineConfig;
+    private int context;
+    /** Step numbers shared by every runner, so a frame coming back from a last stage finds its runner. */
+    private final AtomicLong steps = new AtomicLong();
+    /** The engines, by index; engine i serves pipeline i of the allocation (or is carried by another, see apply). */
+    private volatile List<ServingPipeline> pipelines = List.of();
     private StageHost localStage;
     private ServedModel served;
-    private Allocation current;
-    private long epoch;
+    private ChatPromptFormatter chat;
+    private volatile Allocation current;
+    private volatile long epoch;
+    private String lastRoutingSummary = "";
     private String lastWaitMessage;
     private volatile boolean closed;
 
@@ -145,8 +164,8 @@ public final class ClusterScheduler implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        GenerationConfig generation = GenerationConfig.read(dir, config);
-        int context = Math.min(options.maxContext(), config.maxPositionEmbeddings());
+        generation = GenerationConfig.read(dir, config);
+        context = Math.min(options.maxContext(), config.maxPositionEmbeddings());
         footprint = ModelFootprint.of(dir, config, (long) options.kvBlocks() * options.blockSize());
         ops = options.threads() == null ? new SimdOps() : new SimdOps(options.threads());
 
@@ -160,8 +179,6 @@ public final class ClusterScheduler implements AutoCloseable {
         token = options.joinToken() != null ? JoinToken.parse(options.joinToken()) : JoinToken.generate();
         node = new P2pNode(identity, P2pNode.Options.defaults().withHost(options.host()).withPort(options.p2pPort()));
         new ClusterAdmission(token).install(node);
-        runner = new PipelineStepRunner(config.vocabSize(), context, options.recoveryTimeout(), Duration.ofSeconds(60),
-                reason -> control.execute(() -> reallocate("a step failed: " + reason, true)));
         ActivationLink.serve(node, this::onActivation);
         RequestResponse.serve(node, ClusterMessages.CLUSTER_INFO, (peer, request) -> CompletableFuture.completedFuture(
                 ClusterMessages.encode(new ClusterInfo(modelName(), config.numLayers(), config.modelType()))));
@@ -179,11 +196,13 @@ public final class ClusterScheduler implements AutoCloseable {
             throw new IllegalStateException("interrupted while starting the P2P node", e);
         }
 
-        EngineConfig engineConfig = new EngineConfig(options.blockSize(), options.kvBlocks(),
-                options.maxPrefillChunk(), options.maxRunning(), options.maxQueue());
-        engine = new InferenceEngine(runner, tokenizer, generation.eosTokenIds(), engineConfig).start();
-        ChatPromptFormatter chat = ChatPromptFormatter.forModel(dir, tokenizer, options.chatTemplate());
-        served = new ServedModel(modelName(), engine, tokenizer, chat, System.currentTimeMillis() / 1000);
+        engineConfig = new EngineConfig(options.blockSize(), options.kvBlocks(), options.maxPrefillChunk(),
+                options.maxRunning(), options.maxQueue());
+        chat = ChatPromptFormatter.forModel(dir, tokenizer, options.chatTemplate());
+        RequestResponse.serve(node, ClusterMessages.PROGRESS, (peer, request) -> {
+            onProgress(peer, ClusterMessages.decode(request.retain(), ClusterMessages.Progress.class));
+            return CompletableFuture.completedFuture(ClusterMessages.encode(new ClusterMessages.Ack(true)));
+        });
 
         log.printf(Locale.ROOT, "scheduler %s listening on %s%n", node.peerId(), node.listenAddrs());
         log.printf(Locale.ROOT, "model %s: %d layers, %.1f MiB per layer with KV reserve, one copy needs %.1f MiB%n",
@@ -197,11 +216,14 @@ public final class ClusterScheduler implements AutoCloseable {
         if (options.localWorker()) {
             control.execute(() -> {
                 HardwareProbe probe = HardwareProbe.measure(options.localMemory(), options.benchmarkMillis());
-                localStage = new StageHost(node, ops, dir, node.peerId(), runner::deliver, log);
+                localStage = new StageHost(node, ops, dir, node.peerId(), this::deliverToRunners, log);
                 Member self = new Member(node.peerId(), new NodeProfile(node.peerId().toString(),
                         probe.memoryBytes(), probe.gflops()),
                         node.listenAddrs().stream().map(Multiaddr::toString).toList());
                 members.put(node.peerId(), self);
+                membersChanged();
+                localStage.onProgress((epoch, fraction) -> onProgress(node.peerId(),
+                        new ClusterMessages.Progress(epoch, fraction)));
                 log.printf(Locale.ROOT, "local worker: %.1f MiB, %.1f GFLOP/s, %.1f GB/s%n",
                         probe.memoryBytes() / 1048576.0, probe.gflops(), probe.gbPerSecond());
                 reallocate("the scheduler's own worker is ready", false);
@@ -209,6 +231,7 @@ public final class ClusterScheduler implements AutoCloseable {
         }
         control.scheduleWithFixedDelay(this::heartbeat, HEARTBEAT.toMillis(), HEARTBEAT.toMillis(),
                 TimeUnit.MILLISECONDS);
+        control.scheduleWithFixedDelay(this::logRouting, 2, 2, TimeUnit.SECONDS);
     }
 
     private String modelName() {
@@ -223,6 +246,7 @@ public final class ClusterScheduler implements AutoCloseable {
             return new JoinReply(false, e.getMessage());
         }
         members.put(peer, new Member(peer, profile, join.addresses() == null ? List.of() : join.addresses()));
+        membersChanged();
         log.printf(Locale.ROOT, "node %s joined: %.1f MiB, %.1f GFLOP/s, %.1f GB/s on %s (%d node%s)%n", peer,
                 join.memoryBytes() / 1048576.0, join.speed(), join.bandwidth(),
                 join.device() == null ? "cpu" : join.device(), members.size(),
@@ -250,6 +274,9 @@ public final class ClusterScheduler implements AutoCloseable {
                     control.execute(() -> {
                         if (e == null) {
                             m.missedHeartbeats = 0;
+                            // Smoothed: one ping delayed by a busy CPU should not swing the routing.
+                            double sample = rtt.toNanos() / 1e6;
+                            m.rttMillis = m.rttMillis == 0 ? sample : 0.7 * m.rttMillis + 0.3 * sample;
                         } else if (++m.missedHeartbeats >= MISSED_HEARTBEATS && members.containsKey(m.peer)) {
                             gone(m.peer, MISSED_HEARTBEATS + " missed heartbeats");
                         }
@@ -261,12 +288,16 @@ public final class ClusterScheduler implements AutoCloseable {
         if (members.remove(peer) == null || closed) {
             return;
         }
+        membersChanged();
         log.printf(Locale.ROOT, "node %s is gone: %s (%d node%s left)%n", peer, why, members.size(),
                 members.size() == 1 ? "" : "s");
         log.flush();
-        boolean serving = current != null && current.pipelines().getFirst().nodeIds().contains(peer.toString());
-        if (serving) {
-            runner.deactivate("node " + shortId(peer) + " is gone");
+        boolean serving = false;
+        for (ServingPipeline p : pipelines) {
+            if (p.nodes().contains(peer.toString())) {
+                p.runner.deactivate("node " + shortId(peer) + " is gone");
+                serving = true;
+            }
         }
         reallocate("node " + shortId(peer) + " is gone", serving);
     }
@@ -276,7 +307,8 @@ public final class ClusterScheduler implements AutoCloseable {
         if (closed) {
             return;
         }
-        if (members.size() < options.minNodes()) {
+        // -n holds back the first allocation only; later, whatever nodes are alive are used.
+        if (epoch == 0 && members.size() < options.minNodes()) {
             waiting("waiting for nodes: " + members.size() + " of " + options.minNodes() + " (-n) have joined");
             return;
         }
@@ -288,7 +320,9 @@ public final class ClusterScheduler implements AutoCloseable {
                     why + ": " + d.reason()));
         } catch (InsufficientMemoryException e) {
             current = null;
-            runner.deactivate("not enough memory");
+            for (ServingPipeline p : pipelines) {
+                p.runner.deactivate("not enough memory");
+            }
             waiting("waiting for nodes: " + e.getMessage());
             return;
         }
@@ -308,48 +342,75 @@ public final class ClusterScheduler implements AutoCloseable {
         }
     }
 
+    /**
+     * Carries out an allocation: every pipeline's stages load (last to first, since a stage links to its successor
+     * as it loads), then each pipeline gets its engine. Engine i serves pipeline i; an engine left without a
+     * pipeline (the allocation shrank) while it still has requests is carried by pipeline {@code i mod k}, in its own
+     * range of that pipeline's KV pool, so its requests replay there instead of failing.
+     */
     private void apply(RebalancePolicy.Decision decision) {
         Allocation allocation = decision.allocation();
         long e = ++epoch;
         lastWaitMessage = null;
         log.printf(Locale.ROOT, "allocation %d: %s -> %s%n", e, decision.reason(), allocation);
         log.flush();
-        runner.deactivate("re-allocating");
+        for (ServingPipeline p : pipelines) {
+            p.runner.deactivate("re-allocating");
+        }
         current = null;
-        // One engine serves one pipeline for now; the nodes of any further pipeline wait on standby.
-        Allocation.Pipeline pipeline = allocation.pipelines().getFirst();
-        List<Allocation.Stage> stages = pipeline.stages();
+        int k = allocation.pipelines().size();
+        List<ServingPipeline> engines = new ArrayList<>(pipelines);
+        while (engines.size() < k) {
+            engines.add(newServingPipeline(engines.size()));
+        }
+        while (engines.size() > k && engines.getLast().inFlight() == 0) {
+            engines.removeLast().close();
+        }
+        List<List<ServingPipeline>> carried = new ArrayList<>();
+        for (int p = 0; p < k; p++) {
+            carried.add(new ArrayList<>());
+        }
+        for (ServingPipeline s : engines) {
+            s.carriedBy(List.of(), false);
+            carried.get(s.index % k).add(s);
+        }
+        pipelines = List.copyOf(engines);
+
         Map<PeerId, CompletableFuture<AssignmentReply>> replies = new LinkedHashMap<>();
-        // Stages load last to first, each after the next one is ready: a stage links to its successor as it loads,
-        // and the successor only accepts the link once it knows its predecessor.
-        List<Member> order = new ArrayList<>(members.values());
-        order.sort(java.util.Comparator.comparingInt(m -> -pipeline.nodeIds().indexOf(m.peer.toString())));
-        for (Member m : order) {
-            int index = pipeline.nodeIds().indexOf(m.peer.toString());
-            Assignment a;
-            if (index < 0) {
-                a = new Assignment(e, modelName(), 0, 0, config.numLayers(), 0, 0, 0, options.activation(), null, null);
-                m.state = "standby";
-            } else {
-                Allocation.Stage s = stages.get(index);
-                String previous = index == 0 ? null : stages.get(index - 1).nodeId();
-                String next = index == stages.size() - 1 ? null : addressOf(PeerId.parse(stages.get(index + 1).nodeId()));
-                a = new Assignment(e, modelName(), s.layers().start(), s.layers().end(), s.layers().total(),
-                        options.kvBlocks(), options.blockSize(), runner.maxPositions(), options.activation(), previous,
-                        next);
+        List<String> failures = new ArrayList<>();
+        for (int p = 0; p < k; p++) {
+            List<Allocation.Stage> stages = allocation.pipelines().get(p).stages();
+            for (int i = stages.size() - 1; i >= 0; i--) {
+                Allocation.Stage s = stages.get(i);
+                PeerId peer = PeerId.parse(s.nodeId());
+                Member m = members.get(peer);
+                if (m == null) {
+                    failures.add(shortId(peer) + ": left before its stage was assigned");
+                    continue;
+                }
+                String previous = i == 0 ? null : stages.get(i - 1).nodeId();
+                String next = i == stages.size() - 1 ? null : addressOf(PeerId.parse(stages.get(i + 1).nodeId()));
+                Assignment a = new Assignment(e, modelName(), s.layers().start(), s.layers().end(),
+                        s.layers().total(), options.kvBlocks() * carried.get(p).size(), options.blockSize(), context,
+                        options.activation(), previous, next);
                 m.state = "loading";
-            }
-            CompletableFuture<AssignmentReply> reply = assign(m.peer, a);
-            if (index >= 0) {
+                m.loadProgress = 0;
+                CompletableFuture<AssignmentReply> reply = assign(m.peer, a);
                 try {
                     reply.get(10, TimeUnit.MINUTES);
                 } catch (Exception ignored) {
                     // reported with the others below
                 }
+                replies.put(m.peer, reply);
             }
-            replies.put(m.peer, reply);
         }
-        List<String> failures = new ArrayList<>();
+        for (Member m : members.values()) {
+            if (!allocation.activeNodes().contains(m.peer.toString())) {
+                m.state = "standby";
+                replies.put(m.peer, assign(m.peer, new Assignment(e, modelName(), 0, 0, config.numLayers(), 0, 0, 0,
+                        options.activation(), null, null)));
+            }
+        }
         for (Map.Entry<PeerId, CompletableFuture<AssignmentReply>> r : replies.entrySet()) {
             AssignmentReply reply;
             try {
@@ -362,11 +423,13 @@ public final class ClusterScheduler implements AutoCloseable {
                 failures.add(shortId(r.getKey()) + ": " + reply.error());
                 if (m != null) {
                     members.remove(r.getKey()); // it cannot serve what it was given; it may join again
+                    membersChanged();
                     log.printf(Locale.ROOT, "node %s could not load its stage and is dropped: %s%n", r.getKey(),
                             reply.error());
                 }
             } else if (m != null && !"standby".equals(m.state)) {
                 m.state = "ready";
+                m.loadProgress = 1;
             }
         }
         if (!failures.isEmpty()) {
@@ -374,35 +437,181 @@ public final class ClusterScheduler implements AutoCloseable {
             reallocate("allocation " + e + " failed (" + String.join("; ", failures) + ")", true);
             return;
         }
-        PeerId first = PeerId.parse(stages.getFirst().nodeId());
-        PipelineStepRunner.Entry entry;
-        if (first.equals(node.peerId())) {
-            StageWorker w = localStage.worker();
-            entry = w::submit;
-        } else {
+        List<PipelineStepRunner.Entry> entries = new ArrayList<>();
+        for (Allocation.Pipeline pipeline : allocation.pipelines()) {
+            PeerId first = PeerId.parse(pipeline.stages().getFirst().nodeId());
+            if (first.equals(node.peerId())) {
+                StageWorker w = localStage.worker();
+                entries.add(w::submit);
+                continue;
+            }
             try {
                 ActivationLink link = ActivationLink.open(node, first, this::onActivation, Duration.ofSeconds(10));
-                entry = frame -> link.send(frame).whenComplete((v, ex) -> {
+                entries.add(frame -> link.send(frame).whenComplete((v, ex) -> {
                     if (ex != null) {
-                        runner.deliver(StepFrame.failed(frame.epoch, frame.step, "sending to the first stage failed: "
-                                + ex.getMessage()));
+                        deliverToRunners(StepFrame.failed(frame.epoch, frame.step, "sending to the first stage "
+                                + "failed: " + ex.getMessage()));
                     }
-                });
+                }));
             } catch (RuntimeException ex) {
-                reallocate("cannot reach the first stage: " + ex.getMessage(), true);
+                reallocate("cannot reach the first stage " + shortId(first) + ": " + ex.getMessage(), true);
                 return;
             }
         }
         current = allocation;
-        runner.activate(e, entry);
-        log.printf(Locale.ROOT, "allocation %d: pipeline ready over %d stage%s%n", e, stages.size(),
-                stages.size() == 1 ? "" : "s");
+        StringBuilder shape = new StringBuilder();
+        StringBuilder carrying = new StringBuilder();
+        for (int p = 0; p < k; p++) {
+            Allocation.Pipeline pipeline = allocation.pipelines().get(p);
+            List<ServingPipeline> here = carried.get(p);
+            for (int j = 0; j < here.size(); j++) {
+                ServingPipeline s = here.get(j);
+                s.carriedBy(pipeline.nodeIds(), s.index == p);
+                s.runner.activate(e, entries.get(p), j * options.kvBlocks());
+                if (s.index != p) {
+                    carrying.append("; pipeline ").append(p).append(" also carries engine ").append(s.index)
+                            .append(" until its requests finish");
+                }
+            }
+            shape.append(p == 0 ? "" : " + ").append(pipeline.stages().size());
+        }
+        log.printf(Locale.ROOT, "allocation %d: pipeline ready (%d pipeline%s of %s stages)%s%n", e, k,
+                k == 1 ? "" : "s", shape, carrying);
         log.flush();
         if (api.model() == null) {
+            served = new ServedModel(modelName(), pipelines.getFirst().engine, this::route, tokenizer, chat,
+                    System.currentTimeMillis() / 1000);
             api.ready(served);
             log.printf(Locale.ROOT, "serving %s on http://%s:%d%n", modelName(), options.host(), api.port());
             log.flush();
         }
+    }
+
+    private ServingPipeline newServingPipeline(int index) {
+        PipelineStepRunner[] runner = new PipelineStepRunner[1];
+        runner[0] = new PipelineStepRunner(config.vocabSize(), context, options.recoveryTimeout(),
+                Duration.ofSeconds(60), reason -> {
+            long failedEpoch = runner[0].epoch();
+            control.execute(() -> {
+                if (failedEpoch == epoch) { // an older allocation's failure was dealt with by the re-allocation
+                    reallocate("a step of pipeline " + index + " failed: " + reason, true);
+                }
+            });
+        }, steps);
+        InferenceEngine engine = new InferenceEngine(runner[0], tokenizer, generation.eosTokenIds(), engineConfig)
+                .start();
+        return new ServingPipeline(index, runner[0], engine);
+    }
+
+    /**
+     * Where the API's requests go: to the pipeline expected to finish the request soonest, by
+     * {@link RequestRouter}'s rule over each pipeline's measured step time, requests in flight and link round trips.
+     * While every pipeline is being rebuilt, the request waits in the engine least loaded. Synchronized so that
+     * requests arriving together see each other's choice (in flight counts) instead of all picking one pipeline.
+     */
+    private synchronized RequestHandle route(GenerationRequest request, GenerationListener listener) {
+        List<ServingPipeline> list = pipelines;
+        int chosen = RequestRouter.choose(loads(list, false));
+        if (chosen < 0) {
+            chosen = Math.max(0, RequestRouter.choose(loads(list, true)));
+        }
+        return list.get(chosen).submit(request, listener);
+    }
+
+    /** Each engine's load for the router; {@code waiting} also offers engines whose pipeline is being rebuilt. */
+    private List<RequestRouter.PipelineLoad> loads(List<ServingPipeline> list, boolean waiting) {
+        Map<String, Double> rtts = new java.util.HashMap<>();
+        for (Member m : memberView) { // not members: this runs on the API's threads
+            rtts.put(m.peer.toString(), m.rttMillis);
+        }
+        List<RequestRouter.PipelineLoad> loads = new ArrayList<>(list.size());
+        for (ServingPipeline p : list) {
+            double step = p.runner.meanStepMillis();
+            double rtt = 0;
+            for (String id : p.nodes()) {
+                rtt += rtts.getOrDefault(id, 0.0);
+            }
+            loads.add(new RequestRouter.PipelineLoad(step, p.inFlight(), rtt,
+                    p.owner() && (waiting || p.runner.isActive())));
+        }
+        return loads;
+    }
+
+    /** Logs how many requests each engine has taken, when that changed: the routing at work, for operators. */
+    private void logRouting() {
+        List<ServingPipeline> list = pipelines;
+        if (list.size() < 2) {
+            return;
+        }
+        StringBuilder b = new StringBuilder("requests by pipeline:");
+        for (ServingPipeline p : list) {
+            b.append(String.format(Locale.ROOT, " #%d %d (%d in flight, %.1f ms/step)", p.index, p.requests(),
+                    p.inFlight(), p.runner.meanStepMillis()));
+        }
+        String summary = b.toString();
+        if (!summary.equals(lastRoutingSummary)) {
+            lastRoutingSummary = summary;
+            log.println(summary);
+            log.flush();
+        }
+    }
+
+    /** Every frame a last stage sends back goes to the runners; only the runner that sent its step takes it. */
+    private void deliverToRunners(StepFrame frame) {
+        for (ServingPipeline p : pipelines) {
+            p.runner.deliver(frame);
+        }
+    }
+
+    /** A node's report of its loading progress (it also says when it is ready). */
+    private void onProgress(PeerId peer, ClusterMessages.Progress progress) {
+        // Arrives while the control thread waits for the stages to load, so it reads the published member list.
+        for (Member m : memberView) {
+            if (m.peer.equals(peer) && progress.epoch() == epoch && "loading".equals(m.state)) {
+                double before = m.loadProgress;
+                m.loadProgress = Math.clamp(progress.fraction(), 0.0, 1.0);
+                if ((int) (before * 4) != (int) (m.loadProgress * 4)) {
+                    log.printf(Locale.ROOT, "node %s loading: %.0f%%%n", shortId(peer), 100 * m.loadProgress);
+                    log.flush();
+                }
+            }
+        }
+    }
+
+    /** The allocation in force, or null while none serves. */
+    public Allocation allocation() {
+        return current;
+    }
+
+    /** One pipeline's figures, as the status API reads them. */
+    public record PipelineFigures(int index, List<String> nodes, boolean owner, boolean active, int inFlight,
+                                 long requests, double meanStepMillis, long generatedTokens) {
+    }
+
+    /** Each engine and the pipeline carrying it, by index. */
+    public List<PipelineFigures> pipelineFigures() {
+        List<PipelineFigures> out = new ArrayList<>();
+        for (ServingPipeline p : pipelines) {
+            out.add(new PipelineFigures(p.index, p.nodes(), p.owner(), p.runner.isActive(), p.inFlight(),
+                    p.requests(), p.runner.meanStepMillis(), p.engine.stats().generatedTokens()));
+        }
+        return out;
+    }
+
+    /** A node as the status API reads it. */
+    public record MemberFigures(String peerId, String state, long memoryBytes, double speed, double rttMillis,
+                                double loadProgress) {
+    }
+
+    /** The nodes of the cluster, in the order they joined. Reads a copy made on the control thread. */
+    public List<MemberFigures> memberFigures() {
+        return memberView.stream().map(m -> new MemberFigures(m.peer.toString(), m.state, m.profile.memoryBytes(),
+                m.profile.speed(), m.rttMillis, m.loadProgress)).toList();
+    }
+
+    /** Publishes the members for readers off the control thread; called after every change of {@code members}. */
+    private void membersChanged() {
+        memberView = List.copyOf(members.values());
     }
 
     private CompletableFuture<AssignmentReply> assign(PeerId peer, Assignment a) {
@@ -431,7 +640,7 @@ public final class ClusterScheduler implements AutoCloseable {
                 localStage.onInbound(from, frame);
             }
         } else {
-            runner.deliver(frame);
+            deliverToRunners(frame);
         }
     }
 
@@ -445,8 +654,8 @@ public final class ClusterScheduler implements AutoCloseable {
         closed = true;
         api.close();
         control.shutdownNow();
-        if (engine != null) {
-            engine.close();
+        for (ServingPipeline p : pipelines) {
+            p.close();
         }
         if (localStage != null) {
             localStage.close();

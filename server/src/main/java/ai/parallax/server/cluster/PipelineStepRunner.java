@@ -9,6 +9,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
 /**
@@ -32,19 +33,33 @@ public final class PipelineStepRunner implements StepRunner {
     private final Duration stepTimeout;
     private final Consumer<String> onBroken;
     private final Object lock = new Object();
+    /** Step numbers, shared by every runner of the scheduler so that a returning frame names its runner. */
+    private final AtomicLong steps;
     private Entry entry;
     private long epoch = -1;
-    private long nextStep;
+    private int blockOffset;
     private CompletableFuture<StepFrame> pending;
     private long pendingStep = -1;
     private int failuresInARow;
     private volatile long lastStepNanos;
+    /** Exponentially weighted mean step time in milliseconds; NaN until a step has run. */
+    private volatile double meanStepMillis = Double.NaN;
 
     /**
      * @param onBroken called (once per broken pipeline) with the reason, so the scheduler re-allocates
      */
     public PipelineStepRunner(int vocabulary, int maxPositions, Duration recoveryTimeout, Duration stepTimeout,
                               Consumer<String> onBroken) {
+        this(vocabulary, maxPositions, recoveryTimeout, stepTimeout, onBroken, new AtomicLong());
+    }
+
+    /**
+     * @param steps the step counter, shared with the other runners whose answers arrive on the same node, so that
+     *              {@link #deliver} can be offered every frame and each runner takes only its own
+     */
+    public PipelineStepRunner(int vocabulary, int maxPositions, Duration recoveryTimeout, Duration stepTimeout,
+                              Consumer<String> onBroken, AtomicLong steps) {
+        this.steps = steps;
         this.vocabulary = vocabulary;
         this.maxPositions = maxPositions;
         this.recoveryTimeout = recoveryTimeout;
@@ -54,9 +69,18 @@ public final class PipelineStepRunner implements StepRunner {
 
     /** A pipeline for allocation {@code epoch} is loaded and ready. */
     public void activate(long epoch, Entry entry) {
+        activate(epoch, entry, 0);
+    }
+
+    /**
+     * A pipeline for allocation {@code epoch} is ready; this runner's sequences use the stages' KV blocks from
+     * {@code blockOffset} on (several runners may share one pipeline's stages while the cluster is short of nodes).
+     */
+    public void activate(long epoch, Entry entry, int blockOffset) {
         synchronized (lock) {
             this.epoch = epoch;
             this.entry = entry;
+            this.blockOffset = blockOffset;
             lock.notifyAll();
         }
     }
@@ -73,13 +97,25 @@ public final class PipelineStepRunner implements StepRunner {
         }
     }
 
+    /** The allocation this runner's pipeline belongs to (the last one activated). */
+    public long epoch() {
+        synchronized (lock) {
+            return epoch;
+        }
+    }
+
     public boolean isActive() {
         synchronized (lock) {
             return entry != null;
         }
     }
 
-    /** A frame from the last stage: the logits of a step, or the news that it failed. */
+    /** Mean wall time of recent steps in milliseconds, or NaN before the first step. */
+    public double meanStepMillis() {
+        return meanStepMillis;
+    }
+
+    /** A frame from the last stage: the logits of a step, or the news that it failed. Others' frames are ignored. */
     public void deliver(StepFrame frame) {
         CompletableFuture<StepFrame> p;
         synchronized (lock) {
@@ -130,7 +166,7 @@ public final class PipelineStepRunner implements StepRunner {
                 }
             }
             target = entry;
-            frame = StepFrame.tokens(epoch, nextStep++, batch, tokens, logitRows);
+            frame = StepFrame.tokens(epoch, steps.getAndIncrement(), batch, tokens, logitRows, blockOffset);
             pending = answer;
             pendingStep = frame.step;
         }
@@ -173,7 +209,10 @@ public final class PipelineStepRunner implements StepRunner {
                     + " logits, expected " + logitRows.length + "×" + vocabulary);
         }
         System.arraycopy(result.values, 0, logits, 0, result.rows * vocabulary);
-        lastStepNanos = System.nanoTime() - start;
+        long took = System.nanoTime() - start;
+        lastStepNanos = took;
+        double mean = meanStepMillis;
+        meanStepMillis = Double.isNaN(mean) ? took / 1e6 : 0.8 * mean + 0.2 * took / 1e6;
     }
 
     @Override

@@ -32,8 +32,18 @@ public final class StageHost implements AutoCloseable {
     private final Consumer<StepFrame> localScheduler;
     private final PrintWriter log;
     private volatile StageWorker worker;
+    /** The layers loaded, kept across re-allocations that give this node the same range again. */
+    private CausalLanguageModel loaded;
+    private int loadedPositions;
     private volatile ActivationLink nextLink;
     private volatile PeerId previous;
+    private volatile ProgressListener progress = (epoch, fraction) -> { };
+
+    /** Hears how far the loading of a stage has come. Called on the loading thread; must not block. */
+    @FunctionalInterface
+    public interface ProgressListener {
+        void loaded(long epoch, double fraction);
+    }
 
     public StageHost(P2pNode node, Ops ops, Path modelDir, PeerId scheduler, Consumer<StepFrame> localScheduler,
                      PrintWriter log) {
@@ -45,6 +55,11 @@ public final class StageHost implements AutoCloseable {
         this.log = log;
     }
 
+    /** Where loading progress goes (the scheduler, for its status). */
+    public void onProgress(ProgressListener listener) {
+        this.progress = listener;
+    }
+
     public StageWorker worker() {
         return worker;
     }
@@ -54,9 +69,16 @@ public final class StageHost implements AutoCloseable {
         return previous;
     }
 
-    /** Loads (or releases) a stage. Blocks while the weights load. */
+    /**
+     * Loads (or releases) a stage. Blocks while the weights load; when this node already holds exactly the layers
+     * assigned, they are kept and only the KV pool and the links are made anew.
+     */
     public synchronized AssignmentReply apply(Assignment a) {
         release();
+        if (loaded != null && (a.isRelease() || !sameLayers(loaded.layers(), a) || loadedPositions != a.maxPositions())) {
+            loaded.close();
+            loaded = null;
+        }
         if (a.isRelease()) {
             log.printf(Locale.ROOT, "allocation %d: standby (no layers)%n", a.epoch());
             log.flush();
@@ -70,17 +92,13 @@ public final class StageHost implements AutoCloseable {
                         + " layers but the cluster's model " + a.model() + " has " + a.total(), 0);
             }
             LayerRange range = new LayerRange(a.start(), a.end(), a.total());
-            long[] lastPercent = {-1};
-            CausalLanguageModel model = ModelLoader.load(modelDir, config, ops, range, a.maxPositions(),
-                    (done, total) -> {
-                        long percent = total == 0 ? 100 : done * 100 / total;
-                        if (percent / 25 != lastPercent[0] / 25 || done == total) {
-                            lastPercent[0] = percent;
-                            log.printf(Locale.ROOT, "loading layers [%d, %d) of %d: %d%% of %.1f MiB%n", a.start(),
-                                    a.end(), a.total(), percent, total / 1048576.0);
-                            log.flush();
-                        }
-                    });
+            boolean reused = loaded != null;
+            CausalLanguageModel model = reused ? loaded : load(config, range, a);
+            if (reused) {
+                progress.loaded(a.epoch(), 1.0);
+            }
+            loaded = model;
+            loadedPositions = a.maxPositions();
             StageWorker w = new StageWorker(model, ops, a.blockCount(), a.blockSize(),
                     StepFrame.Payload.activation(a.activation()), a.epoch());
             previous = a.previousPeer() == null ? scheduler : PeerId.parse(a.previousPeer());
@@ -101,14 +119,52 @@ public final class StageHost implements AutoCloseable {
             }
             worker = w;
             long millis = (System.nanoTime() - start) / 1_000_000;
-            log.printf(Locale.ROOT, "allocation %d: ready with layers [%d, %d) of %d (%.1f MiB of weights, %d ms)%n",
-                    a.epoch(), a.start(), a.end(), a.total(), model.weightBytes() / 1048576.0, millis);
+            log.printf(Locale.ROOT, "allocation %d: ready with layers [%d, %d) of %d (%.1f MiB of weights, %s, %d ms)%n",
+                    a.epoch(), a.start(), a.end(), a.total(), model.weightBytes() / 1048576.0,
+                    reused ? "kept from the last allocation" : "loaded", millis);
             log.flush();
             return new AssignmentReply(true, null, millis);
         } catch (Exception e) {
             release();
+            if (loaded != null) {
+                loaded.close();
+                loaded = null;
+            }
             return new AssignmentReply(false, "loading layers [" + a.start() + ", " + a.end() + ") failed: " + e, 0);
         }
+    }
+
+    private static boolean sameLayers(LayerRange range, Assignment a) {
+        return range.start() == a.start() && range.end() == a.end() && range.total() == a.total();
+    }
+
+    /** Maps the assigned layers' tensors, reporting progress to the log and the scheduler. */
+    private CausalLanguageModel load(ModelConfig config, LayerRange range, Assignment a) {
+        long[] lastPercent = {-1};
+        long[] lastReported = {-1};
+        progress.loaded(a.epoch(), 0);
+        return ModelLoader.load(modelDir, config, ops, range, a.maxPositions(),
+                (done, total) -> {
+                    long percent = total == 0 ? 100 : done * 100 / total;
+                    if (percent / 10 != lastReported[0] / 10) {
+                        lastReported[0] = percent;
+                        progress.loaded(a.epoch(), total == 0 ? 1.0 : (double) done / total);
+                    }
+                    if (percent / 25 != lastPercent[0] / 25 || done == total) {
+                        lastPercent[0] = percent;
+                        log.printf(Locale.ROOT, "loading layers [%d, %d) of %d: %d%% of %.1f MiB%n", a.start(),
+                                a.end(), a.total(), percent, total / 1048576.0);
+                        log.flush();
+                    }
+                });
+    }
+
+    /**
+     * Stops serving (the scheduler is gone) but keeps the layers loaded: if the scheduler comes back and assigns
+     * the same range, nothing is read again.
+     */
+    public synchronized void suspend() {
+        release();
     }
 
     /** A step (or a failure notice) from the previous hop. */
@@ -122,8 +178,9 @@ public final class StageHost implements AutoCloseable {
     private void release() {
         StageWorker w = worker;
         worker = null;
-        if (w != null) {
-            w.close();
+        if (w != null && !w.stop() && loaded != null) {
+            loaded.close(); // a step overran the stop: never hand these layers to a new worker
+            loaded = null;
         }
         ActivationLink l = nextLink;
         nextLink = null;
@@ -135,5 +192,9 @@ public final class StageHost implements AutoCloseable {
     @Override
     public synchronized void close() {
         release();
+        if (loaded != null) {
+            loaded.close();
+            loaded = null;
+        }
     }
 }

@@ -113,15 +113,28 @@ public final class StageWorker implements AutoCloseable {
         }
     }
 
-    @Override
-    public void close() {
+    /**
+     * Stops this stage's thread and frees its KV pool. The layers stay loaded: they belong to the {@link StageHost},
+     * which keeps them when the next allocation gives it the same range.
+     *
+     * @return false if a step was still running after 5 s (the model is then not safe to reuse)
+     */
+    public boolean stop() {
         thread.shutdownNow();
+        boolean stopped = false;
         try {
-            thread.awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS); // a running step still uses the pool
+            stopped = thread.awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS); // a step uses the pool
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
         cache.close();
+        return stopped;
+    }
+
+    /** Stops and also unloads the layers. */
+    @Override
+    public void close() {
+        stop();
         model.close();
     }
 }

@@ -14,7 +14,10 @@ import java.nio.charset.StandardCharsets;
  * u8 kind (1 step, 2 logits, 3 failed) · i64 epoch · i64 step
  * kind 1, 2: i32 sequences, then per sequence i32 start, i32 count, i32 blocks, i32 × blocks (the block table)
  *            i32 logit rows, i32 × rows
- *            u8 payload (1 token ids i32, 2 f32, 3 bf16) · i32 rows · i32 columns · the values, little-endian
+ *            u8 payload (1 token ids i32, 2 f32, 3 bf16, 4 q8) · i32 rows · i32 columns · the values, little-endian
+ *            q8: per row, per block of 32 values (the last block of a row may be shorter): f32 scale, then the
+ *            block's values as int8 (value ≈ scale × q); blocks never span rows, so a row's encoding does not
+ *            depend on which other sequences share the batch
  * kind 3:    the error message, UTF-8
  * </pre>
  *
@@ -26,7 +29,10 @@ public final class StepFrame {
     public enum Kind { STEP, LOGITS, FAILED }
 
     public enum Payload {
-        TOKENS(1, 4), F32(2, 4), BF16(3, 2);
+        TOKENS(1, 4), F32(2, 4), BF16(3, 2), Q8(4, 1);
+
+        /** Values per q8 block, each block with its own scale. */
+        static final int Q8_BLOCK = 32;
 
         final int code;
         final int bytes;
@@ -45,14 +51,24 @@ public final class StepFrame {
             throw new IllegalArgumentException("unknown step payload code " + code);
         }
 
-        /** The activation dtype named on the command line ({@code f32}, {@code bf16}). */
+        /** The activation dtype named on the command line ({@code f32}, {@code bf16}, {@code q8}). */
         public static Payload activation(String name) {
             return switch (name.toLowerCase(java.util.Locale.ROOT)) {
                 case "f32" -> F32;
                 case "bf16" -> BF16;
-                default -> throw new IllegalArgumentException("--activation-dtype must be f32 or bf16, got '" + name
-                        + "'");
+                case "q8" -> Q8;
+                default -> throw new IllegalArgumentException("--activation-dtype must be f32, bf16 or q8, got '"
+                        + name + "'");
             };
+        }
+
+        /** Bytes a {@code rows × columns} payload takes on the wire. */
+        public long wireBytes(int rows, int columns) {
+            if (this == Q8) {
+                long blocks = (columns + Q8_BLOCK - 1) / Q8_BLOCK;
+                return (long) rows * (blocks * 4 + columns);
+            }
+            return (long) rows * columns * bytes;
         }
     }
 
@@ -92,6 +108,15 @@ public final class StepFrame {
 
     /** The first stage's input: token ids laid out as {@code batch}. */
     public static StepFrame tokens(long epoch, long step, BatchLayout batch, int[] tokens, int[] logitRows) {
+        return tokens(epoch, step, batch, tokens, logitRows, 0);
+    }
+
+    /**
+     * As {@link #tokens(long, long, BatchLayout, int[], int[])}, with every block number shifted by
+     * {@code blockOffset}: engines that share one pipeline's stages each own a disjoint range of its KV pool.
+     */
+    public static StepFrame tokens(long epoch, long step, BatchLayout batch, int[] tokens, int[] logitRows,
+                                   int blockOffset) {
         int n = batch.sequenceCount();
         int[] starts = new int[n];
         int[] counts = new int[n];
@@ -101,6 +126,9 @@ public final class StepFrame {
             counts[s] = batch.tokenCount(s);
             int blocks = (starts[s] + counts[s] + batch.blockSize() - 1) / batch.blockSize();
             tables[s] = java.util.Arrays.copyOf(batch.blockTable(s), blocks);
+            for (int b = 0; b < blocks; b++) {
+                tables[s][b] += blockOffset;
+            }
         }
         return new StepFrame(Kind.STEP, epoch, step, starts, counts, tables, logitRows.clone(), Payload.TOKENS,
                 batch.tokenCount(), 1, java.util.Arrays.copyOf(tokens, batch.tokenCount()), null, null);
@@ -136,7 +164,7 @@ public final class StepFrame {
             return ByteBuffer.allocate(17 + text.length).order(ByteOrder.LITTLE_ENDIAN)
                     .put((byte) 3).putLong(epoch).putLong(step).put(text).array();
         }
-        int size = 17 + 4 + 4 * logitRows.length + 4 + 9 + rows * columns * payload.bytes;
+        int size = Math.toIntExact(17 + 4 + 4 * logitRows.length + 4 + 9 + payload.wireBytes(rows, columns));
         for (int[] t : blockTables) {
             size += 12 + 4 * t.length;
         }
@@ -163,6 +191,7 @@ public final class StepFrame {
                     b.putShort(b.position() + 2 * i, toBf16(values[i]));
                 }
             }
+            case Q8 -> encodeQ8(b, values, rows, columns);
         }
         return b.array();
     }
@@ -204,9 +233,9 @@ public final class StepFrame {
             int rows = count(b.getInt(), Integer.MAX_VALUE, "rows");
             int columns = count(b.getInt(), Integer.MAX_VALUE, "columns");
             long elements = (long) rows * columns;
-            if (elements * payload.bytes != b.remaining()) {
+            if (payload.wireBytes(rows, columns) != b.remaining()) {
                 throw new IllegalArgumentException("payload of " + rows + "×" + columns + " " + payload + " needs "
-                        + elements * payload.bytes + " bytes, frame has " + b.remaining());
+                        + payload.wireBytes(rows, columns) + " bytes, frame has " + b.remaining());
             }
             int[] tokens = null;
             float[] values = null;
@@ -219,6 +248,7 @@ public final class StepFrame {
                         values[i] = Float.intBitsToFloat((b.getShort() & 0xFFFF) << 16);
                     }
                 }
+                case Q8 -> values = decodeQ8(b, rows, columns);
             }
             return new StepFrame(code == 1 ? Kind.STEP : Kind.LOGITS, epoch, step, starts, counts, tables, logitRows,
                     payload, rows, columns, tokens, values, null);
@@ -232,6 +262,47 @@ public final class StepFrame {
             throw new IllegalArgumentException("step frame announces " + n + " " + what + ", more than it holds");
         }
         return n;
+    }
+
+    /**
+     * Symmetric absmax quantisation per block: scale = max|x| / 127, q = round(x / scale). The error of a value is
+     * at most scale / 2, i.e. 1/254 of its block's largest magnitude.
+     */
+    private static void encodeQ8(ByteBuffer b, float[] values, int rows, int columns) {
+        for (int r = 0; r < rows; r++) {
+            for (int start = 0; start < columns; start += Payload.Q8_BLOCK) {
+                int from = r * columns + start;
+                int to = r * columns + Math.min(columns, start + Payload.Q8_BLOCK);
+                float max = 0;
+                for (int i = from; i < to; i++) {
+                    max = Math.max(max, Math.abs(values[i]));
+                }
+                float scale = max / 127f;
+                float inverse = scale == 0 ? 0 : 1f / scale;
+                b.putFloat(scale);
+                for (int i = from; i < to; i++) {
+                    b.put((byte) Math.round(values[i] * inverse));
+                }
+            }
+        }
+    }
+
+    private static float[] decodeQ8(ByteBuffer b, int rows, int columns) {
+        float[] values = new float[Math.multiplyExact(rows, columns)];
+        for (int r = 0; r < rows; r++) {
+            for (int start = 0; start < columns; start += Payload.Q8_BLOCK) {
+                int from = r * columns + start;
+                int to = r * columns + Math.min(columns, start + Payload.Q8_BLOCK);
+                float scale = b.getFloat();
+                if (!Float.isFinite(scale)) {
+                    throw new IllegalArgumentException("q8 block of row " + r + " has scale " + scale);
+                }
+                for (int i = from; i < to; i++) {
+                    values[i] = scale * b.get();
+                }
+            }
+        }
+        return values;
     }
 
     /** Round to nearest even, as torch's bfloat16 conversion does; NaN stays NaN. */

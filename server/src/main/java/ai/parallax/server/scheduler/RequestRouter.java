@@ -13,7 +13,8 @@ public final class RequestRouter {
     /**
      * A pipeline's load as the scheduler measured it.
      *
-     * @param stepMillis     measured time of one batched step through every stage (sum of stage step times)
+     * @param stepMillis     measured time of one batched step through every stage (sum of stage step times), or
+     *                       NaN before the first step
      * @param queued         requests waiting or running on it
      * @param roundTripMillis round trips of the links the step crosses, summed
      * @param available      false while the pipeline is broken or loading
@@ -25,13 +26,31 @@ public final class RequestRouter {
         }
     }
 
-    /** The index of the pipeline with the least expected latency (the lowest index on a tie); -1 if none is up. */
+    /**
+     * The index of the pipeline with the least expected latency (the lowest index on a tie); -1 if none is up.
+     * A pipeline that has not run a step yet ({@code stepMillis} NaN) is assumed as slow as the slowest one
+     * measured (1 ms if none is), and never faster than its own links' round trips, which every step crosses: a new
+     * pipeline gets work, but not all of it before anything is known.
+     */
     public static int choose(List<PipelineLoad> pipelines) {
+        double slowest = Double.NaN;
+        for (PipelineLoad p : pipelines) {
+            if (!Double.isNaN(p.stepMillis()) && !(p.stepMillis() <= slowest)) {
+                slowest = p.stepMillis();
+            }
+        }
+        double unmeasured = Double.isNaN(slowest) ? 1.0 : slowest;
         int best = -1;
+        double bestMillis = Double.POSITIVE_INFINITY;
         for (int i = 0; i < pipelines.size(); i++) {
             PipelineLoad p = pipelines.get(i);
-            if (p.available() && (best < 0 || p.expectedMillis() < pipelines.get(best).expectedMillis())) {
+            double expected = Double.isNaN(p.stepMillis())
+                    ? new PipelineLoad(Math.max(unmeasured, p.roundTripMillis()), p.queued(), p.roundTripMillis(),
+                    true).expectedMillis()
+                    : p.expectedMillis();
+            if (p.available() && (best < 0 || expected < bestMillis)) {
                 best = i;
+                bestMillis = expected;
             }
         }
         return best;

@@ -53,6 +53,193 @@ class ClusterMembershipTest {
     }
 
     @Test
+    void killingTheMiddleNodeMidStreamLosesAndRepeatsNoToken(@TempDir Path tmp) throws Exception {
+        Path model = model("stories260K");
+        int maxTokens = 256;
+        String[] expected = ClusterPipelineTest.reference(model, "stories260K", ClusterPipelineTest.PROMPTS, maxTokens,
+                true);
+        try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
+            // 1000 KiB holds 2 of the 5 layers: three nodes build the pipeline, the fourth waits on standby and
+            // lets the pipeline be rebuilt without the middle one.
+            cluster.serve(model, "--memory", "1000KiB", "--activation-dtype", "f32", "--no-local-worker", "-n", "4");
+            java.util.Map<String, Process> workers = new java.util.LinkedHashMap<>();
+            for (String name : java.util.List.of("a", "b", "c", "d")) {
+                workers.put(name, cluster.join(name, "-m", model.toString(), "--memory", "1000KiB"));
+            }
+            cluster.awaitReady(1);
+            String allocation = read(cluster.schedulerLog).lines().filter(l -> l.contains("-> pipeline 0:"))
+                    .reduce((x, y) -> y).orElseThrow();
+            java.util.regex.Matcher stages = java.util.regex.Pattern.compile("…(\\S{8}) \\[").matcher(allocation);
+            java.util.List<String> order = new java.util.ArrayList<>();
+            while (stages.find()) {
+                order.add(stages.group(1));
+            }
+            assertThat(order).as(allocation).hasSize(3);
+            String middle = workers.keySet().stream().filter(n -> cluster.peerOf(n).endsWith(order.get(1)))
+                    .findFirst().orElseThrow();
+
+            java.util.List<ClusterProcesses.Stream> streams = new java.util.ArrayList<>();
+            for (String prompt : ClusterPipelineTest.PROMPTS) {
+                streams.add(cluster.stream(cluster.apiPort, "stories260K", prompt, maxTokens));
+            }
+            cluster.await(() -> streams.stream().allMatch(s -> s.pieces.get() >= 10 || s.finish.isDone()), 60,
+                    "tokens on every stream",
+                    cluster.schedulerLog);
+            for (ClusterProcesses.Stream s : streams) {
+                assertThat(s.finish).as("a stream that ended before the kill").isNotDone();
+            }
+            workers.get(middle).destroyForcibly().waitFor(10, TimeUnit.SECONDS); // kill -9, mid-generation
+            int[] before = streams.stream().mapToInt(s -> s.pieces.get()).toArray();
+            for (int i = 0; i < streams.size(); i++) {
+                String finish;
+                try {
+                    finish = streams.get(i).finish.get(180, TimeUnit.SECONDS);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    throw new AssertionError("stream " + i + " failed: " + e.getCause().getMessage() + "; log:\n"
+                            + read(cluster.schedulerLog), e);
+                }
+                assertThat(finish).as("finish of stream %d", i).isEqualTo("length");
+                assertThat(streams.get(i).text()).as("stream %d; log:%n%s", i, read(cluster.schedulerLog))
+                        .isEqualTo(expected[i]);
+                assertThat(streams.get(i).pieces.get()).as("stream %d went on after the kill", i)
+                        .isGreaterThan(before[i]);
+            }
+            assertThat(read(cluster.schedulerLog)).containsPattern("node \\S+ is gone: ")
+                    .containsPattern("allocation 2: node \\S+ is gone.* -> pipeline 0: ");
+        }
+    }
+
+    @Test
+    void nodesJoiningMidServeTakePartAfterReallocation(@TempDir Path tmp) throws Exception {
+        Path model = model("stories260K");
+        int maxTokens = 300;
+        String[] expected = ClusterPipelineTest.reference(model, "stories260K", ClusterPipelineTest.EIGHT_PROMPTS,
+                maxTokens, true);
+        try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
+            // 1500 KiB holds 3 of the 5 layers: two nodes build one pipeline, four build two.
+            cluster.serve(model, "--memory", "1500KiB", "--activation-dtype", "f32");
+            cluster.join("a", "-m", model.toString(), "--memory", "1500KiB");
+            cluster.awaitReady(1);
+            java.util.List<ClusterProcesses.Stream> streams = new java.util.ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                streams.add(cluster.stream(cluster.apiPort, "stories260K", ClusterPipelineTest.EIGHT_PROMPTS[i],
+                        maxTokens));
+            }
+            cluster.await(() -> streams.stream().allMatch(s -> s.pieces.get() >= 5), 60, "tokens on both streams",
+                    cluster.schedulerLog);
+            cluster.join("c", "-m", model.toString(), "--memory", "1500KiB");
+            cluster.join("d", "-m", model.toString(), "--memory", "1500KiB");
+            // (c alone may already move layers, if measured much faster; the fourth node makes a second pipeline.)
+            cluster.await(() -> read(cluster.schedulerLog).contains("pipeline ready (2 pipelines"), 60,
+                    "the second pipeline", cluster.schedulerLog);
+            String log = read(cluster.schedulerLog);
+            String reallocation = log.lines().filter(l -> l.contains("the nodes now build 2 pipelines instead of 1"))
+                    .findFirst().orElseThrow();
+            assertThat(reallocation).as(log).matches("allocation \\d+: node \\S+ joined: .* -> pipeline 0: .*")
+                    .contains(cluster.peerOf("c").substring(cluster.peerOf("c").length() - 8))
+                    .contains(cluster.peerOf("d").substring(cluster.peerOf("d").length() - 8));
+            assertThat(read(cluster.log("c"))).contains("ready with layers");
+            assertThat(read(cluster.log("d"))).contains("ready with layers");
+            // The streams in flight across the re-allocation were replayed on the new pipelines: nothing lost.
+            for (int i = 0; i < streams.size(); i++) {
+                assertThat(streams.get(i).finish.get(180, TimeUnit.SECONDS)).isEqualTo("length");
+                assertThat(streams.get(i).text()).as("stream %d", i).isEqualTo(expected[i]);
+            }
+            java.util.concurrent.ExecutorService clients = java.util.concurrent.Executors.newFixedThreadPool(4);
+            try {
+                java.util.List<java.util.concurrent.Future<String>> answers = new java.util.ArrayList<>();
+                for (int i = 2; i < 6; i++) {
+                    String prompt = ClusterPipelineTest.EIGHT_PROMPTS[i];
+                    answers.add(clients.submit(() -> text(cluster.complete(cluster.apiPort, "stories260K", prompt,
+                            maxTokens, true))));
+                }
+                for (int i = 2; i < 6; i++) {
+                    assertThat(answers.get(i - 2).get(120, TimeUnit.SECONDS)).as("request %d", i)
+                            .isEqualTo(expected[i]);
+                }
+            } finally {
+                clients.shutdownNow();
+            }
+            cluster.await(() -> read(cluster.schedulerLog).matches("(?s).*requests by pipeline: #0 \\d+ .* #1 [1-9].*"),
+                    10, "requests on the new pipeline", cluster.schedulerLog);
+        }
+    }
+
+    @Test
+    void workersReportLoadingAndReconnectToARestartedScheduler(@TempDir Path tmp) throws Exception {
+        Path model = model("stories260K");
+        String[] expected = ClusterPipelineTest.reference(model, "stories260K", ClusterPipelineTest.PROMPTS, 16);
+        try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
+            int p2pPort = ClusterProcesses.freePort();
+            String identity = tmp.resolve("scheduler.key").toString();
+            Process first = cluster.serve(model, p2pPort, "serve.log", "--memory", "1000KiB", "--activation-dtype",
+                    "f32", "--identity", identity);
+            cluster.join("a", "-m", model.toString(), "--memory", "1000KiB");
+            cluster.join("b", "-m", model.toString(), "--memory", "1000KiB");
+            cluster.awaitReady(1);
+            // The nodes told the scheduler how far their loading had come.
+            String a = cluster.peerOf("a");
+            assertThat(read(cluster.schedulerLog)).contains("node …" + a.substring(a.length() - 8) + " loading: 100%");
+
+            first.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            cluster.await(() -> read(cluster.log("a")).contains("lost the scheduler"), 10, "a losing the scheduler",
+                    cluster.log("a"));
+            cluster.serve(model, p2pPort, "serve-again.log", "--memory", "1000KiB", "--activation-dtype", "f32",
+                    "--identity", identity, "--join-token", cluster.token);
+            cluster.awaitReady(1);
+            assertThat(read(cluster.log("a"))).contains("reconnected to the scheduler");
+            assertThat(read(cluster.log("b"))).contains("reconnected to the scheduler");
+            for (int i = 0; i < ClusterPipelineTest.PROMPTS.length; i++) {
+                assertThat(text(cluster.complete(cluster.apiPort, "stories260K", ClusterPipelineTest.PROMPTS[i], 16)))
+                        .as("prompt %d after the restart", i).isEqualTo(expected[i]);
+            }
+        }
+    }
+
+    @Test
+    void whenTwoPipelinesShrinkToOneItCarriesBothEnginesAndNoStreamIsLost(@TempDir Path tmp) throws Exception {
+        Path model = model("stories260K");
+        int maxTokens = 256;
+        String[] prompts = java.util.Arrays.copyOf(ClusterPipelineTest.EIGHT_PROMPTS, 4);
+        String[] expected = ClusterPipelineTest.reference(model, "stories260K", prompts, maxTokens, true);
+        try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
+            // 1500 KiB holds 3 of the 5 layers: four nodes build two pipelines of two; three build only one.
+            cluster.serve(model, "--memory", "1500KiB", "-n", "4", "--activation-dtype", "f32", "--no-local-worker");
+            java.util.Map<String, Process> workers = new java.util.LinkedHashMap<>();
+            for (String name : java.util.List.of("a", "b", "c", "d")) {
+                workers.put(name, cluster.join(name, "-m", model.toString(), "--memory", "1500KiB"));
+            }
+            cluster.awaitReady(1);
+            assertThat(read(cluster.schedulerLog)).contains("pipeline ready (2 pipelines");
+            java.util.List<ClusterProcesses.Stream> streams = new java.util.ArrayList<>();
+            for (String prompt : prompts) {
+                streams.add(cluster.stream(cluster.apiPort, "stories260K", prompt, maxTokens));
+            }
+            cluster.await(() -> streams.stream().allMatch(s -> s.pieces.get() >= 10 || s.finish.isDone()), 60,
+                    "tokens on every stream", cluster.schedulerLog);
+            for (ClusterProcesses.Stream s : streams) {
+                assertThat(s.finish).as("a stream that ended before the kill").isNotDone();
+            }
+            workers.get("a").destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            for (int i = 0; i < streams.size(); i++) {
+                String finish;
+                try {
+                    finish = streams.get(i).finish.get(180, TimeUnit.SECONDS);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    throw new AssertionError("stream " + i + " failed: " + e.getCause().getMessage() + "; log:\n"
+                            + read(cluster.schedulerLog), e);
+                }
+                assertThat(finish).isEqualTo("length");
+                assertThat(streams.get(i).text()).as("stream %d; log:%n%s", i, read(cluster.schedulerLog))
+                        .isEqualTo(expected[i]);
+            }
+            // The engine whose pipeline is gone was carried by the one left, in its own range of the KV pool.
+            assertThat(read(cluster.schedulerLog)).containsPattern("pipeline ready \\(1 pipeline of 2 stages\\); "
+                    + "pipeline 0 also carries engine 1");
+        }
+    }
+
+    @Test
     void wrongTokenIsRefusedAndLoggedWithThePeerId(@TempDir Path tmp) throws Exception {
         Path model = model("stories260K");
         try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {

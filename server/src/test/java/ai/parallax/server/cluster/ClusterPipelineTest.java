@@ -22,12 +22,17 @@ class ClusterPipelineTest {
 
     /** The single-machine reference, from an in-process server on the same model. */
     static String[] reference(Path model, String name, String[] prompts, int maxTokens) throws Exception {
+        return reference(model, name, prompts, maxTokens, false);
+    }
+
+    static String[] reference(Path model, String name, String[] prompts, int maxTokens, boolean ignoreEos)
+            throws Exception {
         try (LocalServer local = LocalServer.start(new LocalServer.Options(model, "127.0.0.1", 0, "4MiB", 16, 512, 8,
                 16, null, null, 1, null, 1024), new PrintWriter(new StringWriter()));
              ClusterProcesses client = new ClusterProcesses(null)) {
             String[] out = new String[prompts.length];
             for (int i = 0; i < prompts.length; i++) {
-                out[i] = text(client.complete(local.port(), name, prompts[i], maxTokens));
+                out[i] = text(client.complete(local.port(), name, prompts[i], maxTokens, ignoreEos));
             }
             return out;
         }
@@ -50,6 +55,72 @@ class ClusterPipelineTest {
                         .as("prompt %d; log:%n%s", i, log).isEqualTo(expected[i]);
             }
             assertThat(read(cluster.log("a"))).contains("ready with layers");
+        }
+    }
+
+    @Test
+    void twoNodePipelineOnTinyRandomQwen3GivesTheSingleMachineOutput(@TempDir Path tmp) throws Exception {
+        // Two layers allow at most two stages. The embedding (4.6 MiB) and the tied head (4.6 MiB again) cannot
+        // share one 6 MiB node, so the first stage holds the embedding and layer 0, the last layer 1 and the head.
+        Path model = ClusterProcesses.qwen3WithTokenizer(tmp.resolve("tiny-random-qwen3"));
+        String[] prompts = {"Hello, my dog is cute", "The capital of France is"};
+        String[] expected = reference(model, "tiny-random-qwen3", prompts, 12);
+        try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
+            cluster.serve(model, "--memory", "6MiB", "--activation-dtype", "f32");
+            cluster.join("a", "-m", model.toString(), "--memory", "6MiB");
+            cluster.awaitReady(1);
+            String log = read(cluster.schedulerLog);
+            assertThat(log).containsPattern("allocation \\d+: .*pipeline 0: \\S+ \\[0,1\\) \\S+ \\[1,2\\)");
+            for (int i = 0; i < prompts.length; i++) {
+                assertThat(text(cluster.complete(cluster.apiPort, "tiny-random-qwen3", prompts[i], 12)))
+                        .as("prompt %d; log:%n%s", i, log).isEqualTo(expected[i]);
+            }
+        }
+    }
+
+    static final String[] EIGHT_PROMPTS = {"Once upon a time", "The little dog", "Lily and Ben went to the park",
+            "Tom had a red ball", "The sun was hot", "One day a cat", "Sara liked to sing", "There was a big tree"};
+
+    @Test
+    void twoPipelinesOfTwoNodesServeEightConcurrentRequestsAndBothWork(@TempDir Path tmp) throws Exception {
+        Path model = model("stories260K");
+        String[] expected = reference(model, "stories260K", EIGHT_PROMPTS, 32);
+        try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
+            // 1500 KiB holds 3 of the 5 layers: a pipeline needs 2 nodes, and 4 nodes build 2 pipelines
+            // (k²/s* = 4/4 beats 1/2). The scheduler holds no layers, so both pipelines cross the same links.
+            cluster.serve(model, "--memory", "1500KiB", "-n", "4", "--activation-dtype", "f32", "--no-local-worker");
+            cluster.join("a", "-m", model.toString(), "--memory", "1500KiB");
+            cluster.join("e", "-m", model.toString(), "--memory", "1500KiB");
+            cluster.join("b", "-m", model.toString(), "--memory", "1500KiB");
+            cluster.join("c", "-m", model.toString(), "--memory", "1500KiB");
+            cluster.awaitReady(1);
+            assertThat(read(cluster.schedulerLog)).containsPattern("pipeline ready \\(2 pipelines of 2 \\+ 2 stages\\)");
+            java.util.concurrent.ExecutorService clients = java.util.concurrent.Executors.newFixedThreadPool(8);
+            try {
+                java.util.List<java.util.concurrent.Future<String>> answers = new java.util.ArrayList<>();
+                for (String prompt : EIGHT_PROMPTS) {
+                    answers.add(clients.submit(() -> text(cluster.complete(cluster.apiPort, "stories260K", prompt,
+                            32))));
+                }
+                for (int i = 0; i < EIGHT_PROMPTS.length; i++) {
+                    assertThat(answers.get(i).get(120, java.util.concurrent.TimeUnit.SECONDS))
+                            .as("request %d", i).isEqualTo(expected[i]);
+                }
+            } finally {
+                clients.shutdownNow();
+            }
+            // The router spreads the requests: each pipeline's engine took some of the eight.
+            cluster.await(() -> read(cluster.schedulerLog).contains("requests by pipeline: #0"), 10,
+                    "the routing summary", cluster.schedulerLog);
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("requests by pipeline: #0 (\\d+) .* #1 (\\d+) ")
+                    .matcher(read(cluster.schedulerLog).lines().filter(l -> l.startsWith("requests by pipeline"))
+                            .reduce((x, y) -> y).orElseThrow());
+            assertThat(m.find()).isTrue();
+            int first = Integer.parseInt(m.group(1));
+            int second = Integer.parseInt(m.group(2));
+            assertThat(first + second).isEqualTo(8);
+            assertThat(first).as("requests on pipeline 0; log:%n%s", read(cluster.schedulerLog)).isPositive();
+            assertThat(second).as("requests on pipeline 1").isPositive();
         }
     }
 }

@@ -40,6 +40,19 @@ final class ClusterProcesses implements AutoCloseable {
         return Path.of(System.getProperty("parallax.models"), name);
     }
 
+    /** tiny-random-qwen3 ships weights only: a folder of links to them, with the real Qwen3 tokenizer beside. */
+    static Path qwen3WithTokenizer(Path dir) throws IOException {
+        Path models = Path.of(System.getProperty("parallax.models"));
+        Files.createDirectories(dir);
+        for (String f : List.of("config.json", "generation_config.json", "model.safetensors")) {
+            Files.createSymbolicLink(dir.resolve(f), models.resolve("tiny-random-qwen3").resolve(f));
+        }
+        for (String f : List.of("tokenizer.json", "tokenizer_config.json")) {
+            Files.createSymbolicLink(dir.resolve(f), models.resolve("tokenizer-qwen3").resolve(f));
+        }
+        return dir;
+    }
+
     static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
@@ -59,10 +72,15 @@ final class ClusterProcesses implements AutoCloseable {
 
     /** Starts the scheduler and waits for its join command. */
     Process serve(Path model, String... extra) throws Exception {
+        return serve(model, 0, "serve.log", extra);
+    }
+
+    /** As above, on a given P2P port, logging to {@code logName} (a restarted scheduler gets a new log). */
+    Process serve(Path model, int p2pPort, String logName, String... extra) throws Exception {
         apiPort = freePort();
-        schedulerLog = dir.resolve("serve.log");
+        schedulerLog = dir.resolve(logName);
         List<String> args = new ArrayList<>(List.of("serve", "--cluster", "-m", model.toString(), "--host",
-                "127.0.0.1", "--port", Integer.toString(apiPort), "--p2p-port", "0", "--threads", "1",
+                "127.0.0.1", "--port", Integer.toString(apiPort), "--p2p-port", Integer.toString(p2pPort), "--threads", "1",
                 "--kv-blocks", "64", "--benchmark-ms", "50", "--recovery-timeout", "30"));
         args.addAll(List.of(extra));
         Process p = start(schedulerLog, args.toArray(String[]::new));
@@ -119,11 +137,79 @@ final class ClusterProcesses implements AutoCloseable {
 
     /** A greedy completion through the OpenAI API; returns the response JSON. */
     HttpResponse<String> complete(int port, String model, String prompt, int maxTokens) throws Exception {
+        return complete(port, model, prompt, maxTokens, false);
+    }
+
+    /** As above; {@code ignoreEos} makes it generate all {@code maxTokens}. */
+    HttpResponse<String> complete(int port, String model, String prompt, int maxTokens, boolean ignoreEos)
+            throws Exception {
         String body = JSON.writeValueAsString(JSON.createObjectNode().put("model", model).put("prompt", prompt)
-                .put("max_tokens", maxTokens).put("temperature", 0));
+                .put("max_tokens", maxTokens).put("temperature", 0).put("ignore_eos", ignoreEos));
         return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
                 .timeout(Duration.ofSeconds(90)).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** A streamed greedy completion, read on its own thread: the text so far, the pieces, how it ended. */
+    static final class Stream {
+        final StringBuilder text = new StringBuilder();
+        final java.util.concurrent.atomic.AtomicInteger pieces = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.CompletableFuture<String> finish = new java.util.concurrent.CompletableFuture<>();
+
+        synchronized String text() {
+            return text.toString();
+        }
+    }
+
+    Stream stream(int port, String model, String prompt, int maxTokens) throws Exception {
+        String body = JSON.writeValueAsString(JSON.createObjectNode().put("model", model).put("prompt", prompt)
+                .put("max_tokens", maxTokens).put("temperature", 0).put("ignore_eos", true).put("stream", true));
+        Stream out = new Stream();
+        http.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+                        .timeout(Duration.ofSeconds(180)).header("Content-Type", "application/json")
+                        .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofLines())
+                .thenAccept(response -> {
+                    if (response.statusCode() != 200) {
+                        out.finish.completeExceptionally(new AssertionError("HTTP " + response.statusCode() + ": "
+                                + response.body().collect(java.util.stream.Collectors.joining("\n"))));
+                        return;
+                    }
+                    String finish = null;
+                    for (String line : (Iterable<String>) response.body()::iterator) {
+                        String data = line.startsWith("data:") ? line.substring(5).strip() : null;
+                        if (data == null || data.equals("[DONE]")) {
+                            continue;
+                        }
+                        try {
+                            JsonNode event = JSON.readTree(data);
+                            if (event.has("error")) {
+                                out.finish.completeExceptionally(new AssertionError("stream error: " + line));
+                                return;
+                            }
+                            JsonNode choice = event.path("choices").path(0);
+                            synchronized (out) {
+                                out.text.append(choice.path("text").asText());
+                            }
+                            out.pieces.incrementAndGet();
+                            if (!choice.path("finish_reason").isNull() && choice.has("finish_reason")) {
+                                finish = choice.path("finish_reason").asText();
+                            }
+                        } catch (IOException e) {
+                            out.finish.completeExceptionally(e);
+                            return;
+                        }
+                    }
+                    out.finish.complete(String.valueOf(finish));
+                }).exceptionally(e -> {
+                    out.finish.completeExceptionally(e);
+                    return null;
+                });
+        return out;
+    }
+
+    /** The peer id a {@code join} process printed. */
+    String peerOf(String name) {
+        return read(log(name)).replaceAll("(?s).*node (12D3KooW\\S+) connected.*", "$1");
     }
 
     static String text(HttpResponse<String> response) throws IOException {

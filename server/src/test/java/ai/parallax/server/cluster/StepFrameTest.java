@@ -33,6 +33,41 @@ class StepFrameTest {
     }
 
     @Test
+    void q8KeepsEachValueWithinHalfAStepOfItsBlockAndBlocksNeverSpanRows() {
+        BatchLayout layout = new BatchLayout(4);
+        layout.add(0, 2, new int[] {0});
+        int columns = 40; // one full block of 32 and a short one of 8 per row
+        float[] hidden = new float[2 * columns];
+        java.util.Random random = new java.util.Random(7);
+        for (int i = 0; i < hidden.length; i++) {
+            hidden[i] = (float) random.nextGaussian() * (i < columns ? 1f : 1000f); // rows of very different scale
+        }
+        StepFrame frame = StepFrame.tokens(1, 1, layout, new int[] {5, 6}, new int[] {1})
+                .withHidden(StepFrame.Payload.Q8, hidden, columns);
+        byte[] wire = frame.encode();
+        StepFrame back = StepFrame.decode(ByteBuffer.wrap(wire));
+        // 2 rows × (2 scales × 4 bytes + 40 int8) = 96 payload bytes, against 160 for bf16 and 320 for f32.
+        assertThat(StepFrame.Payload.Q8.wireBytes(2, columns)).isEqualTo(96);
+        assertThat(frame.withHidden(StepFrame.Payload.F32, hidden, columns).encode().length - wire.length)
+                .isEqualTo(320 - 96);
+        for (int r = 0; r < 2; r++) {
+            for (int start = 0; start < columns; start += 32) {
+                float max = 0;
+                for (int c = start; c < Math.min(columns, start + 32); c++) {
+                    max = Math.max(max, Math.abs(hidden[r * columns + c]));
+                }
+                for (int c = start; c < Math.min(columns, start + 32); c++) {
+                    int i = r * columns + c;
+                    assertThat(Math.abs(back.values[i] - hidden[i])).as("value %d", i)
+                            .isLessThanOrEqualTo(max / 254f * 1.0001f);
+                }
+            }
+        }
+        // The small-scale row keeps its precision: the large row's scale did not leak into it.
+        assertThat(Math.abs(back.values[0] - hidden[0])).isLessThan(0.02f);
+    }
+
+    @Test
     void malformedFramesAreRefusedWithAReason() {
         byte[] good = StepFrame.failed(1, 2, "stage [0, 2) failed").encode();
         assertThat(StepFrame.decode(ByteBuffer.wrap(good)).error).isEqualTo("stage [0, 2) failed");

@@ -32,4 +32,25 @@ class RequestRouterTest {
         assertThat(RequestRouter.choose(List.of(new PipelineLoad(1, 0, 0, false)))).isEqualTo(-1);
         assertThat(RequestRouter.choose(List.of())).isEqualTo(-1);
     }
+
+    @Test
+    void anUnmeasuredPipelineCountsAsTheSlowestMeasuredOne() {
+        PipelineLoad measured = new PipelineLoad(20, 1, 0, true); // 20·2 = 40 ms
+        PipelineLoad fresh = new PipelineLoad(Double.NaN, 1, 0, true); // taken as 20 ms per step: 40 ms, a tie
+        assertThat(RequestRouter.choose(List.of(measured, fresh))).isZero();
+        assertThat(RequestRouter.choose(List.of(new PipelineLoad(20, 2, 0, true), fresh))).isEqualTo(1);
+        // With nothing measured, queues decide.
+        assertThat(RequestRouter.choose(List.of(new PipelineLoad(Double.NaN, 3, 0, true),
+                new PipelineLoad(Double.NaN, 1, 0, true)))).isEqualTo(1);
+    }
+
+    @Test
+    void anUnmeasuredStepTakesAtLeastItsLinksRoundTrips() {
+        // Each step crosses every link: 20 ms of round trips make a step of at least 20 ms, so the pipeline with
+        // shorter links takes the first request but not every one of a burst (the queue soon outweighs the links).
+        PipelineLoad farIdle = new PipelineLoad(Double.NaN, 0, 20, true); // 20·1 + 20 = 40 ms
+        assertThat(RequestRouter.choose(List.of(farIdle, new PipelineLoad(Double.NaN, 0, 10, true)))).isEqualTo(1);
+        assertThat(RequestRouter.choose(List.of(farIdle, new PipelineLoad(Double.NaN, 1, 10, true)))).isEqualTo(1);
+        assertThat(RequestRouter.choose(List.of(farIdle, new PipelineLoad(Double.NaN, 2, 10, true)))).isZero();
+    }
 }
