@@ -2,7 +2,12 @@ package ai.parallax.server.cli;
 
 import ai.parallax.models.WeightQuantization;
 import ai.parallax.runtime.engine.EngineConfig;
+import ai.parallax.server.api.ApiServer;
 import ai.parallax.server.cluster.ClusterScheduler;
+import ai.parallax.server.dashboard.ClusterSchedulerView;
+import ai.parallax.server.dashboard.ClusterSetupView;
+import ai.parallax.server.dashboard.ClusterStatus;
+import ai.parallax.server.dashboard.ModelCatalog;
 import ai.parallax.server.models.BundledModel;
 import ai.parallax.server.serve.KvCacheSizing;
 import ai.parallax.server.serve.LocalServer;
@@ -32,6 +37,11 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = {"-m", "--model"}, paramLabel = "<dir>",
             description = "Model directory in Hugging Face layout. Default: the bundled stories260K.")
     Path model;
+
+    @Option(names = "--models-dir", paramLabel = "<dir>",
+            description = "Cluster: a folder of model directories. Without -m, the dashboard's setup page "
+                    + "(http://<host>:<port>/) lists them and the scheduler starts for the one chosen there.")
+    Path modelsDir;
 
     @Option(names = "--host", defaultValue = "0.0.0.0", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
     String host;
@@ -135,7 +145,7 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (cluster || nodes > 0 || noLocalWorker || p2pPort >= 0) {
+        if (cluster || nodes > 0 || noLocalWorker || p2pPort >= 0 || modelsDir != null) {
             return serveCluster();
         }
         PrintWriter out = spec.commandLine().getOut();
@@ -164,20 +174,62 @@ public final class ServeCommand implements Callable<Integer> {
 
     private int serveCluster() throws InterruptedException {
         PrintWriter out = spec.commandLine().getOut();
-        Path dir = model != null ? InputPaths.modelDirectory(model) : BundledModel.inUserCache().extract();
+        if (modelsDir != null && !java.nio.file.Files.isDirectory(modelsDir)) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--models-dir " + modelsDir
+                    + " is not a folder");
+        }
         ai.parallax.server.cluster.StepFrame.Payload.activation(activationDtype); // validates early
         Long offered = memory == null ? null : KvCacheSizing.bytes(memory, Long.MAX_VALUE);
-        ClusterScheduler scheduler = ClusterScheduler.start(new ClusterScheduler.Options(dir, host, port,
-                p2pPort < 0 ? 4001 : p2pPort, nodes, !noLocalWorker, offered, blockSize, kvBlocks, maxPrefillChunk,
-                maxRunning, maxQueue, apiKey, chatTemplate, threads, servedName(), maxContext,
-                java.time.Duration.ofSeconds(recoveryTimeout), activationDtype, identity, joinToken, benchmarkMillis),
-                out);
+        java.util.concurrent.atomic.AtomicReference<ClusterScheduler> running =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        ApiServer api;
+        if (model == null && modelsDir != null) {
+            // The model is chosen on the setup page; the scheduler starts then, on this API server.
+            api = new ApiServer(host, port, apiKey).start();
+            api.cluster(new ClusterSetupView(modelsDir, (choice, events) -> {
+                Path dir = modelsDir.resolve(choice.model());
+                ClusterScheduler scheduler = ClusterScheduler.start(options(dir, choice.model(), choice.nodes(),
+                        offered), out, api);
+                running.set(scheduler);
+                return view(scheduler, dir, choice.network(), choice.nodes(), events);
+            }));
+            out.printf("dashboard on http://%s:%d/: choose a model from %s there%n", host, api.port(), modelsDir);
+            out.flush();
+        } else {
+            Path dir = model != null ? InputPaths.modelDirectory(model) : BundledModel.inUserCache().extract();
+            ClusterScheduler scheduler = ClusterScheduler.start(options(dir, servedName(), nodes, offered), out);
+            running.set(scheduler);
+            api = scheduler.api();
+            api.cluster(view(scheduler, dir, "lan", Math.max(1, nodes), java.util.List.of()));
+        }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            scheduler.close();
+            ClusterScheduler scheduler = running.get();
+            if (scheduler != null) {
+                scheduler.close();
+            } else {
+                api.close();
+            }
             stopped.countDown();
         }, "parallax-serve-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    private ClusterScheduler.Options options(Path dir, String name, int minNodes, Long offered) {
+        return new ClusterScheduler.Options(dir, host, port, p2pPort < 0 ? 4001 : p2pPort, minNodes,
+                !noLocalWorker, offered, blockSize, kvBlocks, maxPrefillChunk, maxRunning, maxQueue, apiKey,
+                chatTemplate, threads, name, maxContext, java.time.Duration.ofSeconds(recoveryTimeout),
+                activationDtype, identity, joinToken, benchmarkMillis);
+    }
+
+    private ClusterSchedulerView view(ClusterScheduler scheduler, Path dir, String network, int expected,
+                                      java.util.List<ClusterStatus.Event> events) {
+        String note = network.equals("public")
+                ? "Nodes join over the public network: run this on each machine, with the model files in -m or "
+                + "--models-dir."
+                : "Run this on each machine of the LAN, with the model files in -m or --models-dir.";
+        return new ClusterSchedulerView(scheduler::snapshot, ModelCatalog.describe(dir), modelsDir, network,
+                expected, note, events);
     }
 }

@@ -71,7 +71,13 @@ public final class ClusterScheduler implements AutoCloseable {
         final NodeProfile profile;
         final List<String> addresses;
         int missedHeartbeats;
-        String state = "joined";
+        volatile String state = "joined";
+        // Read by snapshot() only, for the dashboard.
+        final long joinedMillis = System.currentTimeMillis();
+        volatile String name;
+        volatile double bandwidth;
+        volatile Double rttMillis;
+        volatile long heartbeatMillis;
 
         Member(PeerId peer, NodeProfile profile, List<String> addresses) {
             this.peer = peer;
@@ -85,7 +91,9 @@ public final class ClusterScheduler implements AutoCloseable {
     private final ApiServer api;
     private final ScheduledExecutorService control = Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().daemon().name("parallax-scheduler").unstarted(r));
-    private final Map<PeerId, Member> members = new LinkedHashMap<>();
+    // Synchronized only so that snapshot() can copy it from another thread; the control thread alone writes it.
+    private final Map<PeerId, Member> members = java.util.Collections.synchronizedMap(new LinkedHashMap<>());
+    private final ClusterEventLog events = new ClusterEventLog(200);
     private final RebalancePolicy policy = new RebalancePolicy(0.25);
     private Ops ops;
     private P2pNode node;
@@ -97,9 +105,11 @@ public final class ClusterScheduler implements AutoCloseable {
     private InferenceEngine engine;
     private StageHost localStage;
     private ServedModel served;
-    private Allocation current;
-    private long epoch;
-    private String lastWaitMessage;
+    private volatile Allocation current;
+    /** The allocation being carried out or last carried out, for snapshot(); current is null while it loads. */
+    private volatile Allocation pending;
+    private volatile long epoch;
+    private volatile String lastWaitMessage;
     private volatile boolean closed;
 
     private ClusterScheduler(Options options, PrintWriter log, ApiServer api) {
@@ -109,7 +119,14 @@ public final class ClusterScheduler implements AutoCloseable {
     }
 
     public static ClusterScheduler start(Options o, PrintWriter log) {
-        ApiServer api = new ApiServer(o.host(), o.port(), o.apiKey()).start();
+        return start(o, log, new ApiServer(o.host(), o.port(), o.apiKey()).start());
+    }
+
+    /**
+     * Starts on an API server that already runs (the dashboard's setup page chose the model there); the scheduler
+     * closes it when it closes.
+     */
+    public static ClusterScheduler start(Options o, PrintWriter log, ApiServer api) {
         ClusterScheduler s = new ClusterScheduler(o, log, api);
         try {
             s.begin();
@@ -201,6 +218,8 @@ public final class ClusterScheduler implements AutoCloseable {
                 Member self = new Member(node.peerId(), new NodeProfile(node.peerId().toString(),
                         probe.memoryBytes(), probe.gflops()),
                         node.listenAddrs().stream().map(Multiaddr::toString).toList());
+                self.name = hostName();
+                self.bandwidth = probe.gbPerSecond();
                 members.put(node.peerId(), self);
                 log.printf(Locale.ROOT, "local worker: %.1f MiB, %.1f GFLOP/s, %.1f GB/s%n",
                         probe.memoryBytes() / 1048576.0, probe.gflops(), probe.gbPerSecond());
@@ -222,7 +241,12 @@ public final class ClusterScheduler implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             return new JoinReply(false, e.getMessage());
         }
-        members.put(peer, new Member(peer, profile, join.addresses() == null ? List.of() : join.addresses()));
+        Member member = new Member(peer, profile, join.addresses() == null ? List.of() : join.addresses());
+        member.name = join.name();
+        member.bandwidth = join.bandwidth();
+        members.put(peer, member);
+        events.add("join", String.format(Locale.ROOT, "node %s (%s) joined: %.0f MiB, %.1f GFLOP/s, %.1f GB/s",
+                join.name(), shortId(peer), join.memoryBytes() / 1048576.0, join.speed(), join.bandwidth()));
         log.printf(Locale.ROOT, "node %s joined: %.1f MiB, %.1f GFLOP/s, %.1f GB/s (%d node%s)%n", peer,
                 join.memoryBytes() / 1048576.0, join.speed(), join.bandwidth(), members.size(),
                 members.size() == 1 ? "" : "s");
@@ -249,6 +273,8 @@ public final class ClusterScheduler implements AutoCloseable {
                     control.execute(() -> {
                         if (e == null) {
                             m.missedHeartbeats = 0;
+                            m.rttMillis = rtt.toNanos() / 1e6;
+                            m.heartbeatMillis = System.currentTimeMillis();
                         } else if (++m.missedHeartbeats >= MISSED_HEARTBEATS && members.containsKey(m.peer)) {
                             gone(m.peer, MISSED_HEARTBEATS + " missed heartbeats");
                         }
@@ -262,6 +288,7 @@ public final class ClusterScheduler implements AutoCloseable {
         }
         log.printf(Locale.ROOT, "node %s is gone: %s (%d node%s left)%n", peer, why, members.size(),
                 members.size() == 1 ? "" : "s");
+        events.add("leave", "node " + shortId(peer) + " left: " + why);
         log.flush();
         boolean serving = current != null && current.pipelines().getFirst().nodeIds().contains(peer.toString());
         if (serving) {
@@ -274,6 +301,9 @@ public final class ClusterScheduler implements AutoCloseable {
     private void reallocate(String why, boolean force) {
         if (closed) {
             return;
+        }
+        if (force) {
+            events.add("failure", why);
         }
         if (members.size() < options.minNodes()) {
             waiting("waiting for nodes: " + members.size() + " of " + options.minNodes() + " (-n) have joined");
@@ -302,6 +332,7 @@ public final class ClusterScheduler implements AutoCloseable {
     private void waiting(String message) {
         if (!message.equals(lastWaitMessage)) {
             lastWaitMessage = message;
+            events.add("info", message);
             log.println(message);
             log.flush();
         }
@@ -310,8 +341,10 @@ public final class ClusterScheduler implements AutoCloseable {
     private void apply(RebalancePolicy.Decision decision) {
         Allocation allocation = decision.allocation();
         long e = ++epoch;
+        pending = allocation;
         lastWaitMessage = null;
         log.printf(Locale.ROOT, "allocation %d: %s -> %s%n", e, decision.reason(), allocation);
+        events.add("allocation", "allocation " + e + " (" + decision.reason() + "): " + allocation);
         log.flush();
         runner.deactivate("re-allocating");
         current = null;
@@ -396,6 +429,8 @@ public final class ClusterScheduler implements AutoCloseable {
         runner.activate(e, entry);
         log.printf(Locale.ROOT, "allocation %d: pipeline ready over %d stage%s%n", e, stages.size(),
                 stages.size() == 1 ? "" : "s");
+        events.add("info", "allocation " + e + ": pipeline ready over " + stages.size() + " stage"
+                + (stages.size() == 1 ? "" : "s"));
         log.flush();
         if (api.model() == null) {
             api.ready(served);
@@ -437,6 +472,38 @@ public final class ClusterScheduler implements AutoCloseable {
     static String shortId(PeerId peer) {
         String s = peer.toString();
         return s.length() > 12 ? "…" + s.substring(s.length() - 8) : s;
+    }
+
+    // ---- Read-only view for the dashboard (ai.parallax.server.dashboard.ClusterSchedulerView) ----
+
+    /** The cluster as it is now; safe to call from any thread, never blocks on the control thread. */
+    public ClusterSnapshot snapshot() {
+        List<Member> copy;
+        synchronized (members) {
+            copy = new ArrayList<>(members.values());
+        }
+        List<ClusterSnapshot.Member> list = copy.stream().map(m -> new ClusterSnapshot.Member(m.peer.toString(),
+                m.name != null ? m.name : shortId(m.peer), node != null && m.peer.equals(node.peerId()), m.state,
+                m.profile.memoryBytes(), m.profile.speed(), m.bandwidth, m.joinedMillis, m.rttMillis,
+                m.heartbeatMillis)).toList();
+        InferenceEngine e = engine;
+        return new ClusterSnapshot(modelName(), config.numLayers(), node.peerId().toString(), joinCommand(),
+                options.minNodes(), lastWaitMessage, epoch, current != null ? current : pending,
+                current != null && runner.isActive(),
+                footprint, e == null ? null : e.stats(), list, events.list());
+    }
+
+    /** The HTTP server of the API and the dashboard. */
+    public ApiServer api() {
+        return api;
+    }
+
+    static String hostName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            return "localhost";
+        }
     }
 
     @Override

@@ -140,7 +140,7 @@ public final class ClusterWorker implements AutoCloseable {
         HardwareProbe probe = HardwareProbe.measure(options.memory(), options.benchmarkMillis());
         log.printf(Locale.ROOT, "hardware: %.1f MiB offered, %.1f GFLOP/s, %.1f GB/s%n", probe.memoryBytes() / 1048576.0,
                 probe.gflops(), probe.gbPerSecond());
-        JoinRequest join = new JoinRequest(node.peerId().toString(), probe.memoryBytes(), probe.gflops(),
+        JoinRequest join = new JoinRequest(ClusterScheduler.hostName(), probe.memoryBytes(), probe.gflops(),
                 probe.gbPerSecond(), node.listenAddrs().stream().map(Multiaddr::toString).toList());
         JoinReply reply = request(scheduler, ClusterMessages.JOIN, join, JoinReply.class);
         if (!reply.accepted()) {

@@ -113,8 +113,9 @@ function hardware(hw) {
   if (!hw) return '—';
   const parts = [];
   if (hw.accelerator) parts.push(hw.accelerator);
-  parts.push(`${hw.cores} cores`);
-  parts.push(`${bytes(hw.memoryFreeBytes)} free of ${bytes(hw.memoryTotalBytes)}`);
+  if (hw.cores) parts.push(`${hw.cores} cores`);
+  if (hw.memoryOfferedBytes) parts.push(`${bytes(hw.memoryOfferedBytes)} offered`);
+  else if (hw.memoryTotalBytes) parts.push(`${bytes(hw.memoryFreeBytes)} free of ${bytes(hw.memoryTotalBytes)}`);
   if (hw.memoryBandwidthGBs) parts.push(`${hw.memoryBandwidthGBs.toFixed(0)} GB/s`);
   if (hw.matmulGflops) parts.push(`${hw.matmulGflops.toFixed(0)} GFLOP/s`);
   return h('span', { title: hw.cpu || '' }, parts.join(' · '));
