@@ -170,7 +170,8 @@ public final class ClusterSchedulerView implements ClusterView {
     private ClusterStatus.Node node(ClusterSnapshot snap, ClusterSnapshot.Member m, Allocation allocation,
                                     EngineRates.Rates r, boolean sameNameAsAnother, boolean left) {
         String name = sameNameAsAnother ? m.name() + " · " + tail(m.peerId()) : m.name();
-        String state = left ? "left" : "joined".equals(m.state()) ? "joining" : m.state();
+        // "joined": registered, no layers assigned yet.
+        String state = left ? "left" : "joined".equals(m.state()) ? "waiting" : m.state();
         ClusterStatus.Hardware hardware = m.local()
                 ? new ClusterStatus.Hardware(LocalMachine.cpuName(), Runtime.getRuntime().availableProcessors(), null,
                 LocalMachine.totalMemory(), LocalMachine.freeMemory(), m.memoryBytes(), m.bandwidthGBs(), m.gflops())

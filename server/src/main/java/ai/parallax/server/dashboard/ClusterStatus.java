@@ -33,8 +33,8 @@ public record ClusterStatus(String state, String message, ModelRef model, String
     /**
      * One machine of the cluster.
      *
-     * @param state        {@code joining}, {@code loading}, {@code ready}, {@code standby}, {@code failed} or
-     *                     {@code left}
+     * @param state        {@code joining}, {@code waiting} (joined, no layers assigned yet), {@code loading},
+     *                     {@code ready}, {@code standby}, {@code failed} or {@code left}
      * @param layers       the layer range it holds, or null when it holds none
      * @param pipeline     the pipeline index its layers belong to, or -1
      * @param loadProgress 0..1 of its weights paged in

@@ -49,11 +49,11 @@ final class DashboardBrowser {
         return chromium;
     }
 
-    /** Starts the script; {@code name} names its result and log files under target/. */
-    static Process start(String name, Path chromium, Map<String, String> env) throws IOException {
+    /** Starts {@code script} (in dashboard/src/test/js); {@code name} names its result and log files in target/. */
+    static Process start(String script, String name, Path chromium, Map<String, String> env) throws IOException {
         Path result = result(name);
         Files.deleteIfExists(result);
-        ProcessBuilder pb = new ProcessBuilder("node", JS_DIR.resolve("dashboard-e2e.mjs").toString())
+        ProcessBuilder pb = new ProcessBuilder("node", JS_DIR.resolve(script).toString())
                 .directory(JS_DIR.toFile())
                 .redirectErrorStream(true)
                 .redirectOutput(log(name).toFile());

@@ -72,7 +72,7 @@ class DashboardClusterBrowserTest {
                 "50", "--memory", NODE_MEMORY);
         awaitHttp("/health", 30);
 
-        Process browser = DashboardBrowser.start("dashboard-cluster-e2e", chromium, env(Map.of("NODES", "2")));
+        Process browser = DashboardBrowser.start("dashboard-e2e.mjs", "dashboard-cluster-e2e", chromium, env(Map.of("NODES", "2")));
         // Setup (in the browser) starts the scheduler; its join command then appears in the status.
         String command = awaitJoinCommand(60);
         Matcher m = JOIN.matcher(command);
