@@ -139,6 +139,14 @@ public final class ServeCommand implements Callable<Integer> {
             description = "Cluster: the P2P identity key file (created if missing). Default: a fresh identity.")
     Path identity;
 
+    @Option(names = "--no-mdns", description = "Cluster: do not announce the scheduler on the LAN (mDNS), so "
+            + "'parallax join' needs -s.")
+    boolean noMdns;
+
+    @Option(names = "--mdns-port", paramLabel = "<port>", defaultValue = "5353", hidden = true,
+            description = "Cluster: the mDNS port (tests use another, so they stay apart from the LAN).")
+    int mdnsPort;
+
     @Option(names = "--benchmark-ms", paramLabel = "<ms>", defaultValue = "2000", hidden = true,
             description = "Cluster: length of the hardware micro-benchmark.")
     long benchmarkMillis;
@@ -182,6 +190,8 @@ public final class ServeCommand implements Callable<Integer> {
         Long offered = memory == null ? null : KvCacheSizing.bytes(memory, Long.MAX_VALUE);
         java.util.concurrent.atomic.AtomicReference<ClusterScheduler> running =
                 new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicReference<AutoCloseable> announcer =
+                new java.util.concurrent.atomic.AtomicReference<>();
         ApiServer api;
         if (model == null && modelsDir != null) {
             // The model is chosen on the setup page; the scheduler starts then, on this API server.
@@ -191,6 +201,7 @@ public final class ServeCommand implements Callable<Integer> {
                 ClusterScheduler scheduler = ClusterScheduler.start(options(dir, choice.model(), choice.nodes(),
                         offered), out, api);
                 running.set(scheduler);
+                announce(scheduler, announcer, out);
                 return view(scheduler, dir, choice.network(), choice.nodes(), events);
             }));
             out.printf("dashboard on http://%s:%d/: choose a model from %s there%n", host, api.port(), modelsDir);
@@ -199,11 +210,20 @@ public final class ServeCommand implements Callable<Integer> {
             Path dir = model != null ? InputPaths.modelDirectory(model) : BundledModel.inUserCache().extract();
             ClusterScheduler scheduler = ClusterScheduler.start(options(dir, servedName(), nodes, offered), out);
             running.set(scheduler);
+            announce(scheduler, announcer, out);
             api = scheduler.api();
             api.cluster(view(scheduler, dir, "lan", Math.max(1, nodes), java.util.List.of()));
         }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            AutoCloseable mdns = announcer.get();
+            if (mdns != null) {
+                try {
+                    mdns.close();
+                } catch (Exception ignored) {
+                    // shutting down anyway
+                }
+            }
             ClusterScheduler scheduler = running.get();
             if (scheduler != null) {
                 scheduler.close();
@@ -214,6 +234,22 @@ public final class ServeCommand implements Callable<Integer> {
         }, "parallax-serve-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /** Announces the scheduler on the LAN, so 'parallax join' finds it without -s; a LAN without multicast is no error. */
+    private void announce(ClusterScheduler scheduler, java.util.concurrent.atomic.AtomicReference<AutoCloseable> into,
+                          PrintWriter out) {
+        if (noMdns) {
+            return;
+        }
+        try {
+            into.set(ai.parallax.server.cluster.LanDiscovery.announce(scheduler.node(), mdnsPort));
+            out.println("announced on the LAN (mDNS): nodes here can join with 'parallax join --token "
+                    + scheduler.joinToken() + "'");
+        } catch (java.io.IOException e) {
+            out.println("not announced on the LAN (mDNS failed: " + e.getMessage() + "); nodes need -s to join");
+        }
+        out.flush();
     }
 
     private ClusterScheduler.Options options(Path dir, String name, int minNodes, Long offered) {
