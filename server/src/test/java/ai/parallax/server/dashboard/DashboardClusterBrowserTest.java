@@ -2,10 +2,10 @@ package ai.parallax.server.dashboard;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import ai.parallax.server.cli.CliProcesses;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -43,33 +43,27 @@ class DashboardClusterBrowserTest {
     /** Small enough that neither node holds stories260K with its KV reserve alone, so both take layers. */
     private static final String NODE_MEMORY = "1800KiB";
 
-    /** The processes' logs, kept after the test for a look. */
-    private final Path logs = Path.of("target", "dashboard-cluster-logs");
-    private final List<Process> processes = new ArrayList<>();
+    private CliProcesses processes;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private String base;
 
     @AfterEach
     void stopProcesses() throws InterruptedException {
-        for (Process p : processes) {
-            p.destroy();
-        }
-        for (Process p : processes) {
-            if (!p.waitFor(5, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-            }
+        if (processes != null) {
+            processes.close();
         }
     }
 
     @Test
     void setupJoinChatStopAndClusterAgainstServePlusJoin() throws Exception {
         Path chromium = DashboardBrowser.requireBrowser();
-        Files.createDirectories(logs);
-        int port = freePort();
+        // The processes' logs stay in target/ for a look after the test.
+        processes = new CliProcesses(Path.of("target", "dashboard-cluster-logs"));
+        int port = CliProcesses.freePort();
         base = "http://127.0.0.1:" + port;
-        start("serve", "serve", "--models-dir", MODELS.toString(), "--host", "127.0.0.1", "--port",
+        processes.start("serve", "serve", "--models-dir", MODELS.toString(), "--host", "127.0.0.1", "--port",
                 Integer.toString(port), "--p2p-port", "0", "--threads", "1", "--kv-blocks", "64", "--benchmark-ms",
-                "50", "--memory", NODE_MEMORY);
+                "50", "--memory", NODE_MEMORY, "--no-mdns");
         awaitHttp("/health", 30);
 
         Process browser = DashboardBrowser.start("dashboard-e2e.mjs", "dashboard-cluster-e2e", chromium, env(Map.of("NODES", "2")));
@@ -77,7 +71,7 @@ class DashboardClusterBrowserTest {
         String command = awaitJoinCommand(60);
         Matcher m = JOIN.matcher(command);
         assertThat(m.find()).as(command).isTrue();
-        Process node = start("join", "join", "-s", m.group(1), "--token", m.group(2), "--host", "127.0.0.1",
+        Process node = processes.start("join", "join", "-s", m.group(1), "--token", m.group(2), "--host", "127.0.0.1",
                 "--threads", "1", "--benchmark-ms", "50", "--memory", NODE_MEMORY, "--models-dir",
                 MODELS.toString());
         JsonNode r = DashboardBrowser.finish("dashboard-cluster-e2e", browser, 180);
@@ -155,18 +149,6 @@ class DashboardClusterBrowserTest {
         return env;
     }
 
-    private Process start(String name, String... args) throws IOException {
-        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "--add-modules", "jdk.incubator.vector", "-Xmx256m", "-cp", classPath,
-                "ai.parallax.server.cli.ParallaxCli"));
-        command.addAll(List.of(args));
-        Process p = new ProcessBuilder(command).redirectErrorStream(true)
-                .redirectOutput(logs.resolve(name + ".log").toFile()).start();
-        processes.add(p);
-        return p;
-    }
-
     private String awaitJoinCommand(int seconds) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         while (System.nanoTime() < deadline) {
@@ -197,9 +179,8 @@ class DashboardClusterBrowserTest {
         throw new AssertionError("serve did not answer " + path + " within " + seconds + " s:\n" + log("serve"));
     }
 
-    private String log(String name) throws IOException {
-        Path file = logs.resolve(name + ".log");
-        return Files.exists(file) ? Files.readString(file) : "";
+    private String log(String name) {
+        return processes.read(name);
     }
 
     private HttpResponse<String> get(String path) throws IOException, InterruptedException {
@@ -219,11 +200,5 @@ class DashboardClusterBrowserTest {
 
     private static String normalizeSpace(String s) {
         return s.replaceAll("\\s+", " ").strip();
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
     }
 }

@@ -48,7 +48,7 @@ export function joinPage(root) {
 
     const colorOf = new Map(s.nodes.map((n, i) => [n.id, nodeColor(i)]));
     table.replaceChildren(...s.nodes.map((n) => h('tr', { 'data-node': n.id },
-      h('td', {}, h('span', { class: 'swatch', style: { background: colorOf.get(n.id) } }), h('strong', { class: 'node-name' }, n.name),
+      h('td', { class: 'node-name' }, h('span', { class: 'swatch', style: { background: colorOf.get(n.id) } }), h('strong', {}, n.name),
         h('div', { class: 'muted small' }, n.role)),
       h('td', { class: 'hide-narrow mono' }, n.id),
       h('td', { class: 'hide-narrow small' }, hardware(n.hardware)),
