@@ -6,6 +6,7 @@ import ai.parallax.server.api.ApiServer;
 import ai.parallax.server.cluster.ClusterScheduler;
 import ai.parallax.server.dashboard.ClusterSchedulerView;
 import ai.parallax.server.dashboard.ClusterSetupView;
+import ai.parallax.server.dashboard.ClusterSizing;
 import ai.parallax.server.dashboard.ClusterStatus;
 import ai.parallax.server.dashboard.ModelCatalog;
 import ai.parallax.server.models.BundledModel;
@@ -196,13 +197,13 @@ public final class ServeCommand implements Callable<Integer> {
         if (model == null && modelsDir != null) {
             // The model is chosen on the setup page; the scheduler starts then, on this API server.
             api = new ApiServer(host, port, apiKey).start();
-            api.cluster(new ClusterSetupView(modelsDir, (choice, events) -> {
+            api.cluster(new ClusterSetupView(modelsDir, sizing(offered), (choice, events) -> {
                 Path dir = modelsDir.resolve(choice.model());
                 ClusterScheduler scheduler = ClusterScheduler.start(options(dir, choice.model(), choice.nodes(),
                         offered), out, api);
                 running.set(scheduler);
                 announce(scheduler, announcer, out);
-                return view(scheduler, dir, choice.network(), choice.nodes(), events);
+                return view(scheduler, dir, choice.network(), choice.nodes(), events, offered);
             }));
             out.printf("dashboard on http://%s:%d/: choose a model from %s there%n", host, api.port(), modelsDir);
             out.flush();
@@ -212,7 +213,7 @@ public final class ServeCommand implements Callable<Integer> {
             running.set(scheduler);
             announce(scheduler, announcer, out);
             api = scheduler.api();
-            api.cluster(view(scheduler, dir, "lan", Math.max(1, nodes), java.util.List.of()));
+            api.cluster(view(scheduler, dir, "lan", Math.max(1, nodes), java.util.List.of(), offered));
         }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
@@ -260,12 +261,16 @@ public final class ServeCommand implements Callable<Integer> {
     }
 
     private ClusterSchedulerView view(ClusterScheduler scheduler, Path dir, String network, int expected,
-                                      java.util.List<ClusterStatus.Event> events) {
+                                      java.util.List<ClusterStatus.Event> events, Long offered) {
         String note = network.equals("public")
                 ? "Nodes join over the public network: run this on each machine, with the model files in -m or "
                 + "--models-dir."
                 : "Run this on each machine of the LAN, with the model files in -m or --models-dir.";
-        return new ClusterSchedulerView(scheduler::snapshot, ModelCatalog.describe(dir), modelsDir, network,
-                expected, note, events);
+        return new ClusterSchedulerView(scheduler::snapshot, ModelCatalog.describe(dir), modelsDir, sizing(offered),
+                network, expected, note, events);
+    }
+
+    private ClusterSizing sizing(Long offered) {
+        return new ClusterSizing((long) kvBlocks * blockSize, offered);
     }
 }

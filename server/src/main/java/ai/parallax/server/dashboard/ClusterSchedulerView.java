@@ -44,6 +44,7 @@ public final class ClusterSchedulerView implements ClusterView {
     private final Supplier<ClusterSnapshot> snapshots;
     private final ClusterModels.ModelInfo modelInfo;
     private final Path modelsDir;
+    private final ClusterSizing sizing;
     private final String network;
     private final int nodesExpected;
     private final String joinNote;
@@ -64,17 +65,20 @@ public final class ClusterSchedulerView implements ClusterView {
      * @param snapshots     the scheduler's {@code snapshot()}
      * @param modelInfo     the served model, as the setup page describes it
      * @param modelsDir     the folder the setup page lists, or null for the served model alone
+     * @param sizing        how the scheduler sizes models, for the setup page's estimates
      * @param network       {@code lan} or {@code public}, as chosen at setup
      * @param nodesExpected how many nodes setup asked for
      * @param joinNote      the hint shown under the join command, or null
      * @param setupEvents   events from before the scheduler started (the setup), shown first
      */
     public ClusterSchedulerView(Supplier<ClusterSnapshot> snapshots, ClusterModels.ModelInfo modelInfo,
-                                Path modelsDir, String network, int nodesExpected, String joinNote,
+                                Path modelsDir, ClusterSizing sizing, String network, int nodesExpected,
+                                String joinNote,
                                 List<ClusterStatus.Event> setupEvents) {
         this.snapshots = Objects.requireNonNull(snapshots, "snapshots");
         this.modelInfo = Objects.requireNonNull(modelInfo, "modelInfo");
         this.modelsDir = modelsDir;
+        this.sizing = Objects.requireNonNull(sizing, "sizing");
         this.network = network;
         this.nodesExpected = nodesExpected;
         this.joinNote = joinNote;
@@ -236,8 +240,12 @@ public final class ClusterSchedulerView implements ClusterView {
                 list.addFirst(modelInfo);
             }
         }
-        return new ClusterModels(modelsDir == null ? null : modelsDir.toString(), modelInfo.id(),
-                LocalMachine.freeMemory(), list);
+        // Once nodes have joined, what they offer is a better guess per node than this machine's memory.
+        List<ClusterSnapshot.Member> members = snapshots.get().members();
+        long perNode = members.isEmpty() ? sizing.memoryPerNode()
+                : (long) members.stream().mapToLong(ClusterSnapshot.Member::memoryBytes).average().orElse(0);
+        return new ClusterModels(modelsDir == null ? null : modelsDir.toString(), modelInfo.id(), perNode,
+                list.stream().map(sizing::estimate).toList());
     }
 
     /** The scheduler already serves a model: setup may only confirm it. */

@@ -22,14 +22,16 @@ public final class ClusterSetupView implements ClusterView {
     }
 
     private final Path modelsDir;
+    private final ClusterSizing sizing;
     private final Starter starter;
     private final List<ClusterStatus.Event> events = new ArrayList<>();
     private volatile ClusterView started;
     private volatile SetupChoice starting;
     private volatile String failure;
 
-    public ClusterSetupView(Path modelsDir, Starter starter) {
+    public ClusterSetupView(Path modelsDir, ClusterSizing sizing, Starter starter) {
         this.modelsDir = Objects.requireNonNull(modelsDir, "modelsDir");
+        this.sizing = Objects.requireNonNull(sizing, "sizing");
         this.starter = Objects.requireNonNull(starter, "starter");
         event("info", "scheduler started; choose a model from " + modelsDir + " on the setup page");
     }
@@ -66,7 +68,8 @@ public final class ClusterSetupView implements ClusterView {
         if (view != null) {
             return view.models();
         }
-        return new ClusterModels(modelsDir.toString(), null, LocalMachine.freeMemory(), ModelCatalog.scan(modelsDir));
+        return new ClusterModels(modelsDir.toString(), null, sizing.memoryPerNode(),
+                ModelCatalog.scan(modelsDir).stream().map(sizing::estimate).toList());
     }
 
     @Override

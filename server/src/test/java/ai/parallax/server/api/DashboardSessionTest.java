@@ -25,7 +25,8 @@ class DashboardSessionTest {
     @BeforeEach
     void start() {
         server = new ApiServer("127.0.0.1", 0, KEY).start();
-        server.cluster(new ClusterSetupView(Path.of(System.getProperty("parallax.models")), (c, e) -> {
+        server.cluster(new ClusterSetupView(Path.of(System.getProperty("parallax.models")),
+                new ai.parallax.server.dashboard.ClusterSizing(1024, null), (c, e) -> {
             throw new AssertionError("not in this test");
         }));
         base = "http://127.0.0.1:" + server.port();

@@ -46,7 +46,8 @@ class ClusterSchedulerViewTest {
     }
 
     private ClusterSchedulerView view(ClusterSnapshot snapshot) {
-        view = new ClusterSchedulerView(() -> snapshot, ModelCatalog.describe(STORIES), null, "lan", 3,
+        view = new ClusterSchedulerView(() -> snapshot, ModelCatalog.describe(STORIES), null,
+                new ClusterSizing(1024, 2_000_000L), "lan", 3,
                 "a hint", List.of(new ClusterStatus.Event(500, "info", "setup: stories260K on 3 nodes, LAN")));
         return view;
     }
@@ -162,6 +163,19 @@ class ClusterSchedulerViewTest {
                 .hasMessageContaining("already serves stories260K");
         assertThatThrownBy(() -> v.setup(new SetupRequest("stories260K", 0, "lan")))
                 .hasMessage("nodes must be at least 1, got 0");
+    }
+
+    @Test
+    void setupPageSizesModelsAsTheSchedulerDoesWithWhatTheJoinedNodesOffer() {
+        ClusterSnapshot snap = snapshot(null, twoStages(), true, "ready");
+        ClusterModels m = view(snap).models();
+        // Every member offers 2,000,000 bytes.
+        assertThat(m.nodeMemoryBytes()).isEqualTo(2_000_000);
+        // With 1024 KV positions per layer, stories260K needs 5 layers of 433.5 KiB, a 128 KiB embedding and a
+        // 128.3 KiB head (what 'serve --kv-blocks 64' logs): about 2.4 MiB, more than the catalog's one-sequence guess.
+        long estimate = m.models().getFirst().estimatedMemoryBytes();
+        assertThat(estimate).isBetween((long) (2.35 * 1048576), (long) (2.45 * 1048576));
+        assertThat(estimate).isGreaterThan(ModelCatalog.describe(STORIES).estimatedMemoryBytes());
     }
 
     @Test

@@ -16,7 +16,7 @@ class ClusterSetupViewTest {
 
     @Test
     void beforeSetupTheFoldersModelsAreListedAndNothingIsJoinable() {
-        ClusterSetupView view = new ClusterSetupView(MODELS, (choice, events) -> {
+        ClusterSetupView view = new ClusterSetupView(MODELS, new ClusterSizing(1024, null), (choice, events) -> {
             throw new AssertionError("no setup yet");
         });
         ClusterStatus s = view.status();
@@ -57,7 +57,7 @@ class ClusterSetupViewTest {
                 return List.of();
             }
         };
-        ClusterSetupView view = new ClusterSetupView(MODELS, (choice, events) -> {
+        ClusterSetupView view = new ClusterSetupView(MODELS, new ClusterSizing(1024, null), (choice, events) -> {
             chosen.complete(choice);
             assertThat(events.toString()).contains("setup: stories260K on 2 nodes, public network");
             try {
@@ -89,7 +89,7 @@ class ClusterSetupViewTest {
 
     @Test
     void unknownModelsAndBadChoicesAreRefusedWithTheReason() {
-        ClusterSetupView view = new ClusterSetupView(MODELS, (choice, events) -> {
+        ClusterSetupView view = new ClusterSetupView(MODELS, new ClusterSizing(1024, null), (choice, events) -> {
             throw new AssertionError("must not start");
         });
         assertThatThrownBy(() -> view.setup(new SetupRequest("no-such-model", 1, "lan")))
@@ -104,7 +104,7 @@ class ClusterSetupViewTest {
 
     @Test
     void schedulerThatFailsToStartTurnsTheStatusFailedAndAllowsAnotherChoice() throws Exception {
-        ClusterSetupView view = new ClusterSetupView(MODELS, (choice, events) -> {
+        ClusterSetupView view = new ClusterSetupView(MODELS, new ClusterSizing(1024, null), (choice, events) -> {
             throw new IllegalStateException("port 4001 is taken");
         });
         view.setup(new SetupRequest("stories260K", 1, "lan"));
