@@ -5,7 +5,8 @@
 // Environment: BASE_URL (http://127.0.0.1:port), CHROMIUM (the browser binary), SCREENSHOTS (a folder),
 // RESULT (the JSON file to write), PROMPT and MAX_TOKENS (the greedy chat), STOP_PROMPT and STOP_MAX_TOKENS (the
 // reply to stop), NODES (how many nodes setup asks for and the join page waits to see ready; default 1),
-// API_KEY (when the server has one: the page must ask for it once).
+// FAILURE_SIGNAL (optional: a file this script writes at the end, when the test may kill a node; the page must then
+// show the failure).
 import { chromium } from 'playwright-core';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -60,7 +61,8 @@ try {
   await page.screenshot({ path: join(shots, 'join-waiting.png'), fullPage: true });
   const allReady = (n) => {
     const rows = [...document.querySelectorAll('table.nodes tr[data-node]')];
-    return rows.length >= n && rows.every((tr) => tr.querySelector('.badge').textContent === 'ready')
+    return document.querySelector('#join-summary .badge')?.textContent === 'ready'
+      && rows.length >= n && rows.every((tr) => tr.querySelector('.badge').textContent === 'ready')
       && document.querySelectorAll('.layer-bar .seg[data-node]').length >= n;
   };
   // The join page opens the chat by itself when the cluster turns ready while it is open; come back to look.
@@ -189,6 +191,21 @@ try {
   await page.waitForSelector('.message.assistant .katex');
   await page.click('details.think summary');
   await page.screenshot({ path: join(shots, 'chat-rendering.png') });
+
+  // A node failure, when the test kills a node: this script says when it looks (FAILURE_SIGNAL), the test kills the
+  // node, and the page must say so plainly and show the node as left.
+  if (process.env.FAILURE_SIGNAL) {
+    await page.click('.tabs a[data-page="cluster"]');
+    await page.waitForSelector('.node-cards [data-node]');
+    writeFileSync(process.env.FAILURE_SIGNAL, 'looking');
+    await page.waitForSelector('#banner.warn:not([hidden])', { timeout: 30000 });
+    await page.waitForSelector('.node-cards .badge.left', { timeout: 30000 });
+    result.failure = {
+      banner: await page.textContent('#banner'),
+      events: await page.$$eval('#events li', (els) => els.map((e) => e.innerText)),
+    };
+    await page.screenshot({ path: join(shots, 'cluster-node-failure.png'), fullPage: true });
+  }
   await context.close();
 } catch (e) {
   result.error = String(e.stack || e);

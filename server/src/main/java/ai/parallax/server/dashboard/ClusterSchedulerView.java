@@ -176,6 +176,10 @@ public final class ClusterSchedulerView implements ClusterView {
         String name = sameNameAsAnother ? m.name() + " · " + tail(m.peerId()) : m.name();
         // "joined": registered, no layers assigned yet.
         String state = left ? "left" : "joined".equals(m.state()) ? "waiting" : m.state();
+        if (allocation == null && !left) {
+            // No allocation stands (the cluster waits for nodes): whatever a node held before, it serves nothing now.
+            state = "waiting";
+        }
         ClusterStatus.Hardware hardware = m.local()
                 ? new ClusterStatus.Hardware(LocalMachine.cpuName(), Runtime.getRuntime().availableProcessors(), null,
                 LocalMachine.totalMemory(), LocalMachine.freeMemory(), m.memoryBytes(), m.bandwidthGBs(), m.gflops())

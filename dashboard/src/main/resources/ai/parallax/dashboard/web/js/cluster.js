@@ -109,6 +109,15 @@ function nodeCard(n, color) {
     : n.role.startsWith('scheduler') ? (everyLayer ? 'None: this node runs every layer itself.'
       : 'None to the scheduler: it runs in the scheduler\'s own process.')
       : 'No round trip measured yet.';
+  if (n.state === 'left') {
+    return h('section', { class: 'card', 'data-node': n.id },
+      h('div', { class: 'row' },
+        h('span', { class: 'swatch', style: { background: color } }),
+        h('strong', { class: 'node-name' }, n.name),
+        h('span', { class: 'muted small mono peer-id', title: n.id }, n.id),
+        h('span', { class: `badge ${n.state}` }, n.state)),
+      h('p', { class: 'muted small' }, 'This node left the cluster; it stays listed for a minute.'));
+  }
   return h('section', { class: 'card', 'data-node': n.id },
     h('div', { class: 'row' },
       h('span', { class: 'swatch', style: { background: color } }),
