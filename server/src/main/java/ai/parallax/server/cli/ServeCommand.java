@@ -264,8 +264,11 @@ public final class ServeCommand implements Callable<Integer> {
                                       java.util.List<ClusterStatus.Event> events, Long offered) {
         String note = network.equals("public")
                 ? "Nodes join over the public network: run this on each machine, with the model files in -m or "
-                + "--models-dir."
-                : "Run this on each machine of the LAN, with the model files in -m or --models-dir.";
+                + "--models-dir. The address must be one the nodes can reach (start serve with --host and "
+                + "--p2p-port to choose it)."
+                : noMdns ? "Run this on each machine of the LAN, with the model files in -m or --models-dir."
+                : "Run this on each machine of the LAN, with the model files in -m or --models-dir; there, -s may "
+                + "be left out: the scheduler is announced over mDNS.";
         return new ClusterSchedulerView(scheduler::snapshot, ModelCatalog.describe(dir), modelsDir, sizing(offered),
                 network, expected, note, events);
     }

@@ -50,7 +50,8 @@ export function clusterPage(root) {
   const unsubscribe = status.subscribe((s) => {
     colors = new Map(s.nodes.map((n, i) => [n.id, nodeColor(i)]));
     const tps = clusterTokensPerSecond(s);
-    summary.textContent = `${s.model ? s.model.id : 'No model'} · ${s.nodes.length} node${s.nodes.length === 1 ? '' : 's'} · `
+    const present = s.nodes.filter((n) => n.state !== 'left').length;
+    summary.textContent = `${s.model ? s.model.id : 'No model'} · ${present} node${present === 1 ? '' : 's'} · `
       + `${s.pipelines.length} pipeline${s.pipelines.length === 1 ? '' : 's'} · ${fixed(tps, 1)} tokens/s in all · ${s.state}`;
     cards.replaceChildren(...s.nodes.map((n) => nodeCard(n, colors.get(n.id))));
     if (s.nodes.length === 0) cards.append(h('p', { class: 'muted' }, 'No nodes yet.'));
