@@ -27,6 +27,7 @@ public final class ClusterSetupView implements ClusterView {
     private final List<ClusterStatus.Event> events = new ArrayList<>();
     private volatile ClusterView started;
     private volatile SetupChoice starting;
+    private volatile ClusterStatus.ModelRef startingModel;
     private volatile String failure;
 
     public ClusterSetupView(Path modelsDir, ClusterSizing sizing, Starter starter) {
@@ -46,12 +47,7 @@ public final class ClusterSetupView implements ClusterView {
         String state = failure != null ? "failed" : choice != null ? "loading" : "setup";
         String message = failure != null ? failure : choice != null ? "starting the scheduler for " + choice.model()
                 : "choose a model on the setup page";
-        ClusterStatus.ModelRef model = null;
-        if (choice != null) {
-            ClusterModels.ModelInfo info = ModelCatalog.describe(modelsDir.resolve(choice.model()));
-            model = new ClusterStatus.ModelRef(info.id(), info.architecture(), info.numLayers(), info.parameters(),
-                    info.dtype());
-        }
+        ClusterStatus.ModelRef model = choice != null ? startingModel : null;
         ClusterStatus.JoinInfo join = new ClusterStatus.JoinInfo(null, false,
                 "The join command appears once a model is chosen on the setup page.");
         List<ClusterStatus.Event> copy;
@@ -92,6 +88,8 @@ public final class ClusterSetupView implements ClusterView {
                         + "; wait for it to finish");
             }
             failure = null;
+            startingModel = new ClusterStatus.ModelRef(info.id(), info.architecture(), info.numLayers(),
+                    info.parameters(), info.dtype());
             starting = choice;
         }
         event("info", "setup: " + choice.model() + " on " + choice.nodes() + " node" + (choice.nodes() == 1 ? "" : "s")
