@@ -130,7 +130,8 @@ function nodeCard(n, color) {
     h('div', { class: 'figures' },
       figure('Throughput', fixed(m.tokensPerSecond, 1), 'tok/s', 'throughput'),
       figure('Step latency', fixed(m.stepLatencyMs, 1), 'ms', 'step-latency'),
-      figure('Memory', bytes(m.memoryUsedBytes), '', 'memory'),
+      // A worker elsewhere does not report its resident set: the figure is what its stage holds.
+      figure(n.role === 'worker' ? 'Stage memory' : 'Memory', bytes(m.memoryUsedBytes), '', 'memory'),
       figure('KV cache', `${fixed(kv * 100, 0)}%`, `${m.kvBlocksUsed ?? 0}/${m.kvBlocksTotal ?? 0} blocks`, 'kv'),
       figure('Generated', String(m.generatedTokens ?? 0), 'tokens', 'generated'),
       figure('Running', String(m.runningSequences ?? 0), `${m.waitingRequests ?? 0} waiting`, 'running')),
