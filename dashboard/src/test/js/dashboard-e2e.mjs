@@ -4,7 +4,9 @@
 //
 // Environment: BASE_URL (http://127.0.0.1:port), CHROMIUM (the browser binary), SCREENSHOTS (a folder),
 // RESULT (the JSON file to write), PROMPT and MAX_TOKENS (the greedy chat), STOP_PROMPT and STOP_MAX_TOKENS (the
-// reply to stop).
+// reply to stop), NODES (how many nodes setup asks for and the join page waits to see ready; default 1),
+// FAILURE_SIGNAL (optional: a file this script writes at the end, when the test may kill a node; the page must then
+// show the failure).
 import { chromium } from 'playwright-core';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +16,7 @@ const shots = process.env.SCREENSHOTS;
 const prompt = process.env.PROMPT;
 const maxTokens = process.env.MAX_TOKENS;
 const stopPrompt = process.env.STOP_PROMPT;
+const nodes = Number(process.env.NODES || '1');
 mkdirSync(shots, { recursive: true });
 
 const result = { requests: [], websockets: [], consoleErrors: [], failedRequests: [], steps: [] };
@@ -43,7 +46,7 @@ try {
   await page.waitForSelector('.model-option input:checked');
   result.setupModels = await page.$$eval('.model-option .model-name', (els) => els.map((e) => e.textContent));
   await page.check(`input[name="model"][value="${process.env.MODEL_ID}"]`);
-  await page.fill('#nodes', '1');
+  await page.fill('#nodes', String(nodes));
   await page.check('input[name="network"][value="lan"]', { force: true });
   await page.waitForSelector('#capacity .alert');
   await page.screenshot({ path: join(shots, 'setup.png'), fullPage: true });
@@ -51,9 +54,24 @@ try {
   await page.waitForURL(/#\/join$/);
   step('setup');
 
-  // 2. Join: the node is listed ready and the layer bar covers every layer.
-  await page.waitForSelector('table.nodes tr[data-node] .badge.ready');
-  await page.waitForSelector('.layer-bar .seg[data-node]');
+  // 2. Join: the join command shows; the nodes come in, are listed ready, and the layer bar covers every layer.
+  await page.waitForFunction(() => document.querySelector('#join-command').textContent.startsWith('parallax join'),
+    null, { timeout: 30000 });
+  result.joinBefore = await page.$$eval('table.nodes tr[data-node]', (rows) => rows.length);
+  await page.screenshot({ path: join(shots, 'join-waiting.png'), fullPage: true });
+  const allReady = (n) => {
+    const rows = [...document.querySelectorAll('table.nodes tr[data-node]')];
+    return document.querySelector('#join-summary .badge')?.textContent === 'ready'
+      && rows.length >= n && rows.every((tr) => tr.querySelector('.badge').textContent === 'ready')
+      && document.querySelectorAll('.layer-bar .seg[data-node]').length >= n;
+  };
+  // The join page opens the chat by itself when the cluster turns ready while it is open; come back to look.
+  await page.waitForFunction(`location.hash === '#/chat' || (${allReady})(${nodes})`, null, { timeout: 90000 });
+  result.joinMovedToChat = await page.evaluate(() => location.hash === '#/chat');
+  if (result.joinMovedToChat) {
+    await page.click('.tabs a[data-page="join"]');
+    await page.waitForFunction(allReady, nodes);
+  }
   result.join = await page.evaluate(() => ({
     command: document.querySelector('#join-command').textContent,
     nodes: [...document.querySelectorAll('table.nodes tr[data-node]')].map((tr) => ({
@@ -173,6 +191,21 @@ try {
   await page.waitForSelector('.message.assistant .katex');
   await page.click('details.think summary');
   await page.screenshot({ path: join(shots, 'chat-rendering.png') });
+
+  // A node failure, when the test kills a node: this script says when it looks (FAILURE_SIGNAL), the test kills the
+  // node, and the page must say so plainly and show the node as left.
+  if (process.env.FAILURE_SIGNAL) {
+    await page.click('.tabs a[data-page="cluster"]');
+    await page.waitForSelector('.node-cards [data-node]');
+    writeFileSync(process.env.FAILURE_SIGNAL, 'looking');
+    await page.waitForSelector('#banner.warn:not([hidden])', { timeout: 30000 });
+    await page.waitForSelector('.node-cards .badge.left', { timeout: 30000 });
+    result.failure = {
+      banner: await page.textContent('#banner'),
+      events: await page.$$eval('#events li', (els) => els.map((e) => e.innerText)),
+    };
+    await page.screenshot({ path: join(shots, 'cluster-node-failure.png'), fullPage: true });
+  }
   await context.close();
 } catch (e) {
   result.error = String(e.stack || e);

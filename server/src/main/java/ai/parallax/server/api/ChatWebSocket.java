@@ -32,7 +32,7 @@ final class ChatWebSocket implements WsListener {
 
     @Override
     public Optional<Headers> onHttpUpgrade(HttpPrologue prologue, Headers headers) throws WsUpgradeException {
-        if (!api.authorized(headers.first(HeaderNames.AUTHORIZATION).orElse(null))) {
+        if (!api.authorized(headers)) {
             throw new WsUpgradeException("missing or wrong API key");
         }
         return Optional.empty();

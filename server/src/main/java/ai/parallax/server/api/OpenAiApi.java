@@ -57,6 +57,8 @@ public final class OpenAiApi {
     private final Supplier<ServedModel> model;
     private final ServingMetrics metrics;
     private final String apiKey;
+    /** The dashboard's way in when there is a key; null without one. */
+    private final DashboardSession session;
 
     /**
      * @param model  the served model, or null while it loads (requests then get 503)
@@ -66,9 +68,13 @@ public final class OpenAiApi {
         this.model = model;
         this.metrics = metrics;
         this.apiKey = apiKey;
+        this.session = apiKey == null ? null : new DashboardSession(apiKey);
     }
 
     public void register(HttpRouting.Builder routing) {
+        if (session != null) {
+            session.register(routing);
+        }
         routing.any(this::authenticate)
                 .post("/v1/chat/completions", (req, res) -> handle("chat", req, res, this::chat))
                 .post("/v1/completions", (req, res) -> handle("completions", req, res, this::completions))
@@ -84,15 +90,23 @@ public final class OpenAiApi {
                 });
     }
 
-    /** Whether {@code authorization} (the header's value) carries the API key; always true without a key. */
-    public boolean authorized(String authorization) {
-        return apiKey == null || ("Bearer " + apiKey).equals(authorization);
+    /**
+     * Whether a request with these headers may use the API: always without a key; with one, when it sends
+     * {@code Authorization: Bearer <key>} or the dashboard's session cookie.
+     */
+    public boolean authorized(io.helidon.http.Headers headers) {
+        return apiKey == null
+                || ("Bearer " + apiKey).equals(headers.first(io.helidon.http.HeaderNames.AUTHORIZATION).orElse(null))
+                || session.accepts(headers);
     }
 
     private void authenticate(ServerRequest req, ServerResponse res) {
         String path = req.path().path();
-        if (path.equals("/health") || authorized(req.headers().first(io.helidon.http.HeaderNames.AUTHORIZATION)
-                .orElse(null))) {
+        // The dashboard's pages hold no data (they call the API for it), so they load without the key and then
+        // ask for it; /health is for supervisors.
+        boolean open = path.equals("/health") || path.equals("/") || path.equals("/dashboard")
+                || path.startsWith("/dashboard/") && !path.equals(DashboardSession.PATH);
+        if (open || path.equals(DashboardSession.PATH) || authorized(req.headers())) {
             res.next();
             return;
         }

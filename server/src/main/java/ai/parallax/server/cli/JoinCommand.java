@@ -1,6 +1,7 @@
 package ai.parallax.server.cli;
 
 import ai.parallax.server.cluster.ClusterWorker;
+import ai.parallax.server.cluster.LanDiscovery;
 import ai.parallax.server.serve.KvCacheSizing;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -24,8 +25,17 @@ public final class JoinCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Option(names = {"-s", "--scheduler"}, paramLabel = "<multiaddr>",
-            description = "The scheduler's address, /ip4/…/tcp/…/p2p/12D3KooW…, as 'parallax serve' prints it.")
+            description = "The scheduler's address, /ip4/…/tcp/…/p2p/12D3KooW…, as 'parallax serve' prints it. "
+                    + "Default: find it on the LAN (mDNS), as the scheduler that admits --token.")
     String scheduler;
+
+    @Option(names = "--discovery-seconds", paramLabel = "<s>", defaultValue = "3",
+            description = "Without -s: how long to listen for schedulers on the LAN (default: ${DEFAULT-VALUE}).")
+    int discoverySeconds;
+
+    @Option(names = "--mdns-port", paramLabel = "<port>", defaultValue = "5353", hidden = true,
+            description = "The mDNS port (tests use another, so they stay apart from the LAN).")
+    int mdnsPort;
 
     @Option(names = "--token", paramLabel = "<token>", description = "The cluster's join token.")
     String token;
@@ -69,7 +79,13 @@ public final class JoinCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         Long offered = memory == null ? null : KvCacheSizing.bytes(memory, Long.MAX_VALUE);
-        try (ClusterWorker worker = ClusterWorker.join(new ClusterWorker.Options(scheduler, token, model, modelsDir,
+        String address = scheduler;
+        if (address == null) {
+            out.printf("no -s: looking for the scheduler on the LAN (mDNS) for %d s%n", discoverySeconds);
+            out.flush();
+            address = LanDiscovery.findScheduler(mdnsPort, java.time.Duration.ofSeconds(discoverySeconds), token, out);
+        }
+        try (ClusterWorker worker = ClusterWorker.join(new ClusterWorker.Options(address, token, model, modelsDir,
                 host, p2pPort, offered, threads, identity, benchmarkMillis), Backends.open(device, threads), out)) {
             Runtime.getRuntime().addShutdownHook(new Thread(worker::close, "parallax-join-shutdown"));
             worker.schedulerGone().join();

@@ -2,7 +2,13 @@ package ai.parallax.server.cli;
 
 import ai.parallax.models.WeightQuantization;
 import ai.parallax.runtime.engine.EngineConfig;
+import ai.parallax.server.api.ApiServer;
 import ai.parallax.server.cluster.ClusterScheduler;
+import ai.parallax.server.dashboard.ClusterSchedulerView;
+import ai.parallax.server.dashboard.ClusterSetupView;
+import ai.parallax.server.dashboard.ClusterSizing;
+import ai.parallax.server.dashboard.ClusterStatus;
+import ai.parallax.server.dashboard.ModelCatalog;
 import ai.parallax.server.models.BundledModel;
 import ai.parallax.server.serve.KvCacheSizing;
 import ai.parallax.server.serve.LocalServer;
@@ -32,6 +38,11 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = {"-m", "--model"}, paramLabel = "<dir>",
             description = "Model directory in Hugging Face layout. Default: the bundled stories260K.")
     Path model;
+
+    @Option(names = "--models-dir", paramLabel = "<dir>",
+            description = "Cluster: a folder of model directories. Without -m, the dashboard's setup page "
+                    + "(http://<host>:<port>/) lists them and the scheduler starts for the one chosen there.")
+    Path modelsDir;
 
     @Option(names = "--host", defaultValue = "0.0.0.0", description = "Address to listen on (default: ${DEFAULT-VALUE}).")
     String host;
@@ -130,13 +141,21 @@ public final class ServeCommand implements Callable<Integer> {
             description = "Cluster: the P2P identity key file (created if missing). Default: a fresh identity.")
     Path identity;
 
+    @Option(names = "--no-mdns", description = "Cluster: do not announce the scheduler on the LAN (mDNS), so "
+            + "'parallax join' needs -s.")
+    boolean noMdns;
+
+    @Option(names = "--mdns-port", paramLabel = "<port>", defaultValue = "5353", hidden = true,
+            description = "Cluster: the mDNS port (tests use another, so they stay apart from the LAN).")
+    int mdnsPort;
+
     @Option(names = "--benchmark-ms", paramLabel = "<ms>", defaultValue = "2000", hidden = true,
             description = "Cluster: length of the hardware micro-benchmark.")
     long benchmarkMillis;
 
     @Override
     public Integer call() throws Exception {
-        if (cluster || nodes > 0 || noLocalWorker || p2pPort >= 0) {
+        if (cluster || nodes > 0 || noLocalWorker || p2pPort >= 0 || modelsDir != null) {
             return serveCluster();
         }
         PrintWriter out = spec.commandLine().getOut();
@@ -165,20 +184,97 @@ public final class ServeCommand implements Callable<Integer> {
 
     private int serveCluster() throws InterruptedException {
         PrintWriter out = spec.commandLine().getOut();
-        Path dir = model != null ? InputPaths.modelDirectory(model) : BundledModel.inUserCache().extract();
+        if (modelsDir != null && !java.nio.file.Files.isDirectory(modelsDir)) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--models-dir " + modelsDir
+                    + " is not a folder");
+        }
         ai.parallax.server.cluster.StepFrame.Payload.activation(activationDtype); // validates early
         Long offered = memory == null ? null : KvCacheSizing.bytes(memory, Long.MAX_VALUE);
-        ClusterScheduler scheduler = ClusterScheduler.start(new ClusterScheduler.Options(dir, host, port,
-                p2pPort < 0 ? 4001 : p2pPort, nodes, !noLocalWorker, offered, blockSize, kvBlocks, maxPrefillChunk,
-                maxRunning, maxQueue, apiKey, chatTemplate, threads, servedName(), maxContext,
-                java.time.Duration.ofSeconds(recoveryTimeout), activationDtype, identity, joinToken, benchmarkMillis),
-                out);
+        java.util.concurrent.atomic.AtomicReference<ClusterScheduler> running =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicReference<AutoCloseable> announcer =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        ApiServer api;
+        if (model == null && modelsDir != null) {
+            // The model is chosen on the setup page; the scheduler starts then, on this API server.
+            api = new ApiServer(host, port, apiKey).start();
+            api.cluster(new ClusterSetupView(modelsDir, sizing(offered), (choice, events) -> {
+                Path dir = modelsDir.resolve(choice.model());
+                ClusterScheduler scheduler = ClusterScheduler.start(options(dir, choice.model(), choice.nodes(),
+                        offered), out, api);
+                running.set(scheduler);
+                announce(scheduler, announcer, out);
+                return view(scheduler, dir, choice.network(), choice.nodes(), events, offered);
+            }));
+            out.printf("dashboard on http://%s:%d/: choose a model from %s there%n", host, api.port(), modelsDir);
+            out.flush();
+        } else {
+            Path dir = model != null ? InputPaths.modelDirectory(model) : BundledModel.inUserCache().extract();
+            ClusterScheduler scheduler = ClusterScheduler.start(options(dir, servedName(), nodes, offered), out);
+            running.set(scheduler);
+            announce(scheduler, announcer, out);
+            api = scheduler.api();
+            api.cluster(view(scheduler, dir, "lan", Math.max(1, nodes), java.util.List.of(), offered));
+        }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            scheduler.close();
+            AutoCloseable mdns = announcer.get();
+            if (mdns != null) {
+                try {
+                    mdns.close();
+                } catch (Exception ignored) {
+                    // shutting down anyway
+                }
+            }
+            ClusterScheduler scheduler = running.get();
+            if (scheduler != null) {
+                scheduler.close();
+            } else {
+                api.close();
+            }
             stopped.countDown();
         }, "parallax-serve-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /** Announces the scheduler on the LAN, so 'parallax join' finds it without -s; a LAN without multicast is no error. */
+    private void announce(ClusterScheduler scheduler, java.util.concurrent.atomic.AtomicReference<AutoCloseable> into,
+                          PrintWriter out) {
+        if (noMdns) {
+            return;
+        }
+        try {
+            into.set(ai.parallax.server.cluster.LanDiscovery.announce(scheduler.node(), mdnsPort));
+            out.println("announced on the LAN (mDNS): nodes here can join with 'parallax join --token "
+                    + scheduler.joinToken() + "'");
+        } catch (java.io.IOException e) {
+            out.println("not announced on the LAN (mDNS failed: " + e.getMessage() + "); nodes need -s to join");
+        }
+        out.flush();
+    }
+
+    private ClusterScheduler.Options options(Path dir, String name, int minNodes, Long offered) {
+        return new ClusterScheduler.Options(dir, host, port, p2pPort < 0 ? 4001 : p2pPort, minNodes,
+                !noLocalWorker, offered, blockSize, kvBlocks, maxPrefillChunk, maxRunning, maxQueue, apiKey,
+                chatTemplate, threads, name, maxContext, java.time.Duration.ofSeconds(recoveryTimeout),
+                activationDtype, identity, joinToken, benchmarkMillis);
+    }
+
+    private ClusterSchedulerView view(ClusterScheduler scheduler, Path dir, String network, int expected,
+                                      java.util.List<ClusterStatus.Event> events, Long offered) {
+        String note = network.equals("public")
+                ? "Nodes join over the public network: run this on each machine, with the model files in -m or "
+                + "--models-dir. The address must be one the nodes can reach (start serve with --host and "
+                + "--p2p-port to choose it)."
+                : noMdns ? "Run this on each machine of the LAN, with the model files in -m or --models-dir."
+                : "Run this on each machine of the LAN, with the model files in -m or --models-dir; there, -s may "
+                + "be left out: the scheduler is announced over mDNS.";
+        return new ClusterSchedulerView(scheduler::snapshot, ModelCatalog.describe(dir), modelsDir, sizing(offered),
+                network, expected, note, events);
+    }
+
+    private ClusterSizing sizing(Long offered) {
+        return new ClusterSizing((long) kvBlocks * blockSize, offered);
     }
 }

@@ -15,6 +15,7 @@ import ai.parallax.p2p.multiformats.Multiaddr;
 import ai.parallax.p2p.rpc.RequestResponse;
 import ai.parallax.runtime.GenerationRequest;
 import ai.parallax.runtime.engine.EngineConfig;
+import ai.parallax.runtime.engine.EngineStats;
 import ai.parallax.runtime.engine.GenerationListener;
 import ai.parallax.runtime.engine.RequestHandle;
 import ai.parallax.runtime.engine.InferenceEngine;
@@ -82,6 +83,11 @@ public final class ClusterScheduler implements AutoCloseable {
         volatile double rttMillis;
         /** Loading progress the node reported, 0 to 1, while it loads a stage. */
         volatile double loadProgress;
+        // Read by snapshot() only, for the dashboard.
+        final long joinedMillis = System.currentTimeMillis();
+        volatile String name;
+        volatile double bandwidth;
+        volatile long heartbeatMillis;
 
         Member(PeerId peer, NodeProfile profile, List<String> addresses) {
             this.peer = peer;
@@ -98,6 +104,7 @@ public final class ClusterScheduler implements AutoCloseable {
     private final Map<PeerId, Member> members = new LinkedHashMap<>();
     /** A copy of {@code members}' values, for the status API and progress reports (other threads). */
     private volatile List<Member> memberView = List.of();
+    private final ClusterEventLog events = new ClusterEventLog(200);
     private final RebalancePolicy policy = new RebalancePolicy(0.25);
     private Ops ops;
     private P2pNode node;
@@ -118,7 +125,9 @@ public final class ClusterScheduler implements AutoCloseable {
     private volatile Allocation current;
     private volatile long epoch;
     private String lastRoutingSummary = "";
-    private String lastWaitMessage;
+    private volatile String lastWaitMessage;
+    /** The allocation being carried out or last carried out, for snapshot(); current is null while it loads. */
+    private volatile Allocation pending;
     private volatile boolean closed;
 
     private ClusterScheduler(Options options, PrintWriter log, ApiServer api) {
@@ -128,7 +137,14 @@ public final class ClusterScheduler implements AutoCloseable {
     }
 
     public static ClusterScheduler start(Options o, PrintWriter log) {
-        ApiServer api = new ApiServer(o.host(), o.port(), o.apiKey()).start();
+        return start(o, log, new ApiServer(o.host(), o.port(), o.apiKey()).start());
+    }
+
+    /**
+     * Starts on an API server that already runs (the dashboard's setup page chose the model there); the scheduler
+     * closes it when it closes.
+     */
+    public static ClusterScheduler start(Options o, PrintWriter log, ApiServer api) {
         ClusterScheduler s = new ClusterScheduler(o, log, api);
         try {
             s.begin();
@@ -220,6 +236,8 @@ public final class ClusterScheduler implements AutoCloseable {
                 Member self = new Member(node.peerId(), new NodeProfile(node.peerId().toString(),
                         probe.memoryBytes(), probe.gflops()),
                         node.listenAddrs().stream().map(Multiaddr::toString).toList());
+                self.name = hostName();
+                self.bandwidth = probe.gbPerSecond();
                 members.put(node.peerId(), self);
                 membersChanged();
                 localStage.onProgress((epoch, fraction) -> onProgress(node.peerId(),
@@ -245,8 +263,14 @@ public final class ClusterScheduler implements AutoCloseable {
         } catch (IllegalArgumentException e) {
             return new JoinReply(false, e.getMessage());
         }
-        members.put(peer, new Member(peer, profile, join.addresses() == null ? List.of() : join.addresses()));
+        Member member = new Member(peer, profile, join.addresses() == null ? List.of() : join.addresses());
+        member.name = join.name();
+        member.bandwidth = join.bandwidth();
+        members.put(peer, member);
         membersChanged();
+        events.add("join", String.format(Locale.ROOT, "node %s (%s) joined: %.0f MiB, %.1f GFLOP/s, %.1f GB/s on %s",
+                join.name(), shortId(peer), join.memoryBytes() / 1048576.0, join.speed(), join.bandwidth(),
+                join.device() == null ? "cpu" : join.device()));
         log.printf(Locale.ROOT, "node %s joined: %.1f MiB, %.1f GFLOP/s, %.1f GB/s on %s (%d node%s)%n", peer,
                 join.memoryBytes() / 1048576.0, join.speed(), join.bandwidth(),
                 join.device() == null ? "cpu" : join.device(), members.size(),
@@ -277,6 +301,7 @@ public final class ClusterScheduler implements AutoCloseable {
                             // Smoothed: one ping delayed by a busy CPU should not swing the routing.
                             double sample = rtt.toNanos() / 1e6;
                             m.rttMillis = m.rttMillis == 0 ? sample : 0.7 * m.rttMillis + 0.3 * sample;
+                            m.heartbeatMillis = System.currentTimeMillis();
                         } else if (++m.missedHeartbeats >= MISSED_HEARTBEATS && members.containsKey(m.peer)) {
                             gone(m.peer, MISSED_HEARTBEATS + " missed heartbeats");
                         }
@@ -291,6 +316,7 @@ public final class ClusterScheduler implements AutoCloseable {
         membersChanged();
         log.printf(Locale.ROOT, "node %s is gone: %s (%d node%s left)%n", peer, why, members.size(),
                 members.size() == 1 ? "" : "s");
+        events.add("leave", "node " + shortId(peer) + " left: " + why);
         log.flush();
         boolean serving = false;
         for (ServingPipeline p : pipelines) {
@@ -306,6 +332,9 @@ public final class ClusterScheduler implements AutoCloseable {
     private void reallocate(String why, boolean force) {
         if (closed) {
             return;
+        }
+        if (force) {
+            events.add("failure", why);
         }
         // -n holds back the first allocation only; later, whatever nodes are alive are used.
         if (epoch == 0 && members.size() < options.minNodes()) {
@@ -337,6 +366,7 @@ public final class ClusterScheduler implements AutoCloseable {
     private void waiting(String message) {
         if (!message.equals(lastWaitMessage)) {
             lastWaitMessage = message;
+            events.add("info", message);
             log.println(message);
             log.flush();
         }
@@ -351,8 +381,10 @@ public final class ClusterScheduler implements AutoCloseable {
     private void apply(RebalancePolicy.Decision decision) {
         Allocation allocation = decision.allocation();
         long e = ++epoch;
+        pending = allocation;
         lastWaitMessage = null;
         log.printf(Locale.ROOT, "allocation %d: %s -> %s%n", e, decision.reason(), allocation);
+        events.add("allocation", "allocation " + e + " (" + decision.reason() + "): " + allocation);
         log.flush();
         for (ServingPipeline p : pipelines) {
             p.runner.deactivate("re-allocating");
@@ -477,6 +509,8 @@ public final class ClusterScheduler implements AutoCloseable {
         }
         log.printf(Locale.ROOT, "allocation %d: pipeline ready (%d pipeline%s of %s stages)%s%n", e, k,
                 k == 1 ? "" : "s", shape, carrying);
+        events.add("info", String.format(Locale.ROOT, "allocation %d: pipeline ready (%d pipeline%s of %s stages)",
+                e, k, k == 1 ? "" : "s", shape));
         log.flush();
         if (api.model() == null) {
             served = new ServedModel(modelName(), pipelines.getFirst().engine, this::route, tokenizer, chat,
@@ -647,6 +681,40 @@ public final class ClusterScheduler implements AutoCloseable {
     static String shortId(PeerId peer) {
         String s = peer.toString();
         return s.length() > 12 ? "…" + s.substring(s.length() - 8) : s;
+    }
+
+    // ---- Read-only view for the dashboard (ai.parallax.server.dashboard.ClusterSchedulerView) ----
+
+    /** The cluster as it is now; safe to call from any thread, never blocks on the control thread. */
+    public ClusterSnapshot snapshot() {
+        List<ClusterSnapshot.Member> list = memberView.stream().map(m -> new ClusterSnapshot.Member(m.peer.toString(),
+                m.name != null ? m.name : shortId(m.peer), node != null && m.peer.equals(node.peerId()), m.state,
+                m.profile.memoryBytes(), m.profile.speed(), m.bandwidth, m.joinedMillis,
+                m.heartbeatMillis == 0 ? null : m.rttMillis, m.heartbeatMillis, m.loadProgress)).toList();
+        Allocation allocation = current != null ? current : pending;
+        List<EngineStats> engines = new ArrayList<>();
+        for (ServingPipeline p : pipelines) {
+            if (p.index == engines.size() && (allocation == null || p.index < allocation.pipelines().size())) {
+                engines.add(p.engine.stats());
+            }
+        }
+        boolean serving = current != null && pipelines.stream().anyMatch(p -> p.runner.isActive());
+        return new ClusterSnapshot(modelName(), config.numLayers(), node.peerId().toString(), joinCommand(),
+                options.minNodes(), lastWaitMessage, epoch, allocation, serving, footprint, engines, list,
+                events.list());
+    }
+
+    /** The HTTP server of the API and the dashboard. */
+    public ApiServer api() {
+        return api;
+    }
+
+    static String hostName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            return "localhost";
+        }
     }
 
     @Override

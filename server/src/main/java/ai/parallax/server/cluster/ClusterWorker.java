@@ -192,7 +192,7 @@ public final class ClusterWorker implements AutoCloseable {
                         reply.release();
                     }
                 }));
-        JoinRequest join = new JoinRequest(node.peerId().toString(), probe.memoryBytes(), probe.gflops(),
+        JoinRequest join = new JoinRequest(ClusterScheduler.hostName(), probe.memoryBytes(), probe.gflops(),
                 probe.gbPerSecond(), node.listenAddrs().stream().map(Multiaddr::toString).toList(), probe.device());
         JoinReply reply = request(peer, ClusterMessages.JOIN, join, JoinReply.class);
         if (!reply.accepted()) {

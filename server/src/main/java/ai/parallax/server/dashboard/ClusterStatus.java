@@ -33,8 +33,8 @@ public record ClusterStatus(String state, String message, ModelRef model, String
     /**
      * One machine of the cluster.
      *
-     * @param state        {@code joining}, {@code loading}, {@code ready}, {@code standby}, {@code failed} or
-     *                     {@code left}
+     * @param state        {@code joining}, {@code waiting} (joined, no layers assigned yet), {@code loading},
+     *                     {@code ready}, {@code standby}, {@code failed} or {@code left}
      * @param layers       the layer range it holds, or null when it holds none
      * @param pipeline     the pipeline index its layers belong to, or -1
      * @param loadProgress 0..1 of its weights paged in
@@ -44,13 +44,15 @@ public record ClusterStatus(String state, String message, ModelRef model, String
     }
 
     /**
-     * What a node reported of its machine. Null fields were not measured.
+     * What a node reported of its machine. Null fields were not reported or not measured.
      *
+     * @param memoryOfferedBytes what the node offers the cluster for layers and KV cache ({@code --memory} or its
+     *                           free memory when it joined)
      * @param memoryBandwidthGBs measured streaming read bandwidth, GB/s
      * @param matmulGflops       measured matrix-vector throughput, GFLOP/s
      */
-    public record Hardware(String cpu, int cores, String accelerator, long memoryTotalBytes, long memoryFreeBytes,
-                           Double memoryBandwidthGBs, Double matmulGflops) {
+    public record Hardware(String cpu, Integer cores, String accelerator, Long memoryTotalBytes, Long memoryFreeBytes,
+                           Long memoryOfferedBytes, Double memoryBandwidthGBs, Double matmulGflops) {
     }
 
     /** Layers {@code start} (inclusive) to {@code end} (exclusive) of {@code total}. */

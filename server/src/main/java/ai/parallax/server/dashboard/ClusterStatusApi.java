@@ -7,6 +7,8 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.helidon.http.HeaderNames;
 import io.helidon.http.HttpException;
 import io.helidon.http.Status;
+import io.helidon.http.sse.SseEvent;
+import io.helidon.webserver.sse.SseSink;
 import io.helidon.webserver.http.HttpRouting;
 import io.helidon.webserver.http.ServerRequest;
 import io.helidon.webserver.http.ServerResponse;
@@ -20,13 +22,14 @@ import java.util.logging.Logger;
 
 /**
  * The dashboard's JSON endpoints over a {@link ClusterView}, as {@code dashboard/API.md} documents them:
- * {@code GET /cluster/status}, {@code GET /cluster/models}, {@code POST /cluster/setup},
+ * {@code GET /cluster/status} and its stream {@code GET /cluster/status/stream} (SSE), {@code GET /cluster/models}, {@code POST /cluster/setup},
  * {@code GET /cluster/history} and {@code GET /cluster/join-command}. Errors use the OpenAI error object the rest of
  * the API uses, {@code {"error": {"message", "type"}}}, so the page shows one kind of error.
  */
 public final class ClusterStatusApi {
     private static final Logger LOG = Logger.getLogger(ClusterStatusApi.class.getName());
     private static final int MAX_SETUP_BODY_BYTES = 64 << 10;
+    private static final long STREAM_INTERVAL_MILLIS = 1000;
 
     private static final ObjectMapper JSON = JsonMapper.builder()
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
@@ -42,6 +45,7 @@ public final class ClusterStatusApi {
 
     public void register(HttpRouting.Builder routing) {
         routing.get("/cluster/status", (req, res) -> send(res, 200, require().status()))
+                .get("/cluster/status/stream", this::stream)
                 .get("/cluster/models", (req, res) -> send(res, 200, require().models()))
                 .get("/cluster/join-command", (req, res) -> send(res, 200, require().status().join()))
                 .get("/cluster/history", this::history)
@@ -54,6 +58,29 @@ public final class ClusterStatusApi {
             throw new ClusterView.SetupRefusedException(503, "the server is starting; try again in a moment");
         }
         return current;
+    }
+
+    /**
+     * The status as server-sent events, one {@code data:} JSON object a second, until the client goes away. Each
+     * request has its own (virtual) thread in Helidon, so this one may sleep between events.
+     */
+    private void stream(ServerRequest req, ServerResponse res) {
+        ClusterView first = require();
+        res.header(HeaderNames.CACHE_CONTROL, "no-store");
+        try (SseSink sse = res.sink(SseSink.TYPE)) {
+            ClusterView current = first;
+            while (current != null) {
+                sse.emit(SseEvent.create(JSON.writeValueAsString(current.status())));
+                Thread.sleep(STREAM_INTERVAL_MILLIS);
+                current = view.get();
+            }
+        } catch (UncheckedIOException e) {
+            LOG.fine(() -> "status stream closed by the client: " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot write cluster JSON: " + e.getMessage(), e);
+        }
     }
 
     private void history(ServerRequest req, ServerResponse res) {

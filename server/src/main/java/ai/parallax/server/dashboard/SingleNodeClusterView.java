@@ -2,10 +2,6 @@ package ai.parallax.server.dashboard;
 
 import ai.parallax.runtime.engine.EngineStats;
 import ai.parallax.server.api.ServedModel;
-import java.io.IOException;
-import java.lang.management.ManagementFactory;
-import java.net.InetAddress;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -68,11 +64,11 @@ public final class SingleNodeClusterView implements ClusterView {
         this.modelsDir = modelsDir;
         this.served = Objects.requireNonNull(served, "served");
         this.port = port;
-        this.hostName = localHostName();
+        this.hostName = LocalMachine.hostName();
         this.modelInfo = ModelCatalog.describe(modelDir);
         event("info", "scheduler started on " + hostName + ", serving " + modelInfo.id() + " on this node alone");
         event("join", "node " + hostName + " (" + NODE_ID + ") joined: " + Runtime.getRuntime().availableProcessors()
-                + " cores, " + gib(totalMemory()) + " memory");
+                + " cores, " + gib(LocalMachine.totalMemory()) + " memory");
         this.sampler = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "parallax-dashboard-sampler");
             t.setDaemon(true);
@@ -121,7 +117,7 @@ public final class SingleNodeClusterView implements ClusterView {
         EngineStats now = model != null ? model.engine().stats() : null;
         ClusterStatus.NodeMetrics metrics = new ClusterStatus.NodeMetrics(
                 rates != null ? rates.tokensPerSecond() : null, rates != null ? rates.stepLatencyMs() : null,
-                rates != null ? rates.memoryUsedBytes() : residentBytes(),
+                rates != null ? rates.memoryUsedBytes() : LocalMachine.residentBytes(),
                 now != null ? now.kvBlocksUsed() : 0, now != null ? now.kvBlocksTotal() : 0,
                 now != null ? now.running() : 0, now != null ? now.waiting() : 0,
                 now != null ? now.generatedTokens() : 0, now != null ? now.steps() : 0);
@@ -166,7 +162,8 @@ public final class SingleNodeClusterView implements ClusterView {
                 list.addFirst(modelInfo);
             }
         }
-        return new ClusterModels(modelsDir == null ? null : modelsDir.toString(), modelInfo.id(), freeMemory(), list);
+        return new ClusterModels(modelsDir == null ? null : modelsDir.toString(), modelInfo.id(),
+                LocalMachine.freeMemory(), list);
     }
 
     @Override
@@ -228,7 +225,8 @@ public final class SingleNodeClusterView implements ClusterView {
         if (model == null) {
             if (++ticks % TICKS_PER_SAMPLE == 0) {
                 synchronized (this) {
-                    append(new NodeSample(System.currentTimeMillis(), NODE_ID, null, null, residentBytes(), 0));
+                    append(new NodeSample(System.currentTimeMillis(), NODE_ID, null, null,
+                            LocalMachine.residentBytes(), 0));
                 }
             }
             return;
@@ -258,7 +256,7 @@ public final class SingleNodeClusterView implements ClusterView {
             if (steps > 0) {
                 stepMs = busyNanos / 1e6 / steps;
             }
-            long rss = residentBytes();
+            long rss = LocalMachine.residentBytes();
             latest = new ClusterStatus.NodeMetrics(tokensPerSecond, stepMs, rss, stats.kvBlocksUsed(),
                     stats.kvBlocksTotal(), stats.running(), stats.waiting(), stats.generatedTokens(), stats.steps());
             double kv = stats.kvBlocksTotal() == 0 ? 0 : (double) stats.kvBlocksUsed() / stats.kvBlocksTotal();
@@ -286,59 +284,8 @@ public final class SingleNodeClusterView implements ClusterView {
     }
 
     private static ClusterStatus.Hardware hardware() {
-        return new ClusterStatus.Hardware(cpuName(), Runtime.getRuntime().availableProcessors(), null, totalMemory(),
-                freeMemory(), null, null);
-    }
-
-    private static String cpuName() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
-                if (line.startsWith("model name")) {
-                    return line.substring(line.indexOf(':') + 1).trim();
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            // Not Linux: the architecture name is the best we have.
-        }
-        return System.getProperty("os.arch");
-    }
-
-    private static long totalMemory() {
-        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
-            return os.getTotalMemorySize();
-        }
-        return Runtime.getRuntime().maxMemory();
-    }
-
-    private static long freeMemory() {
-        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
-            return os.getFreeMemorySize();
-        }
-        return Runtime.getRuntime().maxMemory() - Runtime.getRuntime().totalMemory();
-    }
-
-    /** The process's resident set (heap, mapped weights touched, KV cache), from /proc where there is one. */
-    private static long residentBytes() {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("VmRSS:")) {
-                    String[] parts = line.substring(6).trim().split("\\s+");
-                    return Long.parseLong(parts[0]) * 1024;
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            // Fall back to the heap below.
-        }
-        Runtime rt = Runtime.getRuntime();
-        return rt.totalMemory() - rt.freeMemory();
-    }
-
-    private static String localHostName() {
-        try {
-            return InetAddress.getLocalHost().getHostName();
-        } catch (IOException e) {
-            return "localhost";
-        }
+        return new ClusterStatus.Hardware(LocalMachine.cpuName(), Runtime.getRuntime().availableProcessors(), null,
+                LocalMachine.totalMemory(), LocalMachine.freeMemory(), null, null, null);
     }
 
     private static String gib(long bytes) {

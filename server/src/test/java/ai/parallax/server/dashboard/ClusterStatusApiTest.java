@@ -38,6 +38,31 @@ class ClusterStatusApiTest {
     }
 
     @Test
+    void statusStreamSendsTheStatusAsServerSentEventsOnceASecond() throws Exception {
+        HttpResponse<java.util.stream.Stream<String>> response = http.send(HttpRequest.newBuilder(
+                URI.create(base + "/cluster/status/stream")).build(), HttpResponse.BodyHandlers.ofLines());
+        assertThat(response.statusCode()).isEqualTo(200);
+        assertThat(response.headers().firstValue("Content-Type").orElse("")).startsWith("text/event-stream");
+        long start = System.nanoTime();
+        java.util.List<JsonNode> events;
+        try (java.util.stream.Stream<String> lines = response.body()) {
+            events = lines.filter(l -> l.startsWith("data:")).limit(2)
+                    .map(l -> {
+                        try {
+                            return JSON.readTree(l.substring(5));
+                        } catch (java.io.IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    }).toList();
+        }
+        assertThat(events).hasSize(2);
+        assertThat(events.get(0).path("state").asText()).isEqualTo("ready");
+        assertThat(events.get(1).path("timeMillis").asLong()).isGreaterThan(events.get(0).path("timeMillis").asLong());
+        assertThat(System.nanoTime() - start).as("the second event a second after the first")
+                .isGreaterThan(800_000_000L);
+    }
+
+    @Test
     void statusShowsOneReadyNodeHoldingEveryLayerInOnePipeline() throws Exception {
         JsonNode s = getJson("/cluster/status", 200);
         assertThat(s.path("state").asText()).isEqualTo("ready");

@@ -1,8 +1,6 @@
 package ai.parallax.server.dashboard;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.parallax.server.serve.LocalServer;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -14,12 +12,9 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -27,16 +22,13 @@ import org.junit.jupiter.api.Test;
 /**
  * The dashboard end to end in headless Chromium (Debian's, driven by playwright-core from npm): setup, join, a chat
  * whose streamed reply must equal the API's greedy output, a reply stopped midway, and the cluster page's figures
- * moving. Single-node: the server is {@code serve} in-process on stories260K, because the cluster's {@code join}
- * is not on this branch. Screenshots land in {@code target/dashboard-screenshots/}.
- *
- * <p>On CI ({@code CI=true}) a missing browser, node or playwright-core fails the test; elsewhere it is skipped.
+ * moving, plus the rendering of rich replies at phone width and in dark mode. Single-node: the server is
+ * {@code serve} in-process on stories260K; {@link DashboardClusterBrowserTest} runs the same script against
+ * {@code serve} + {@code join}. Screenshots land in {@code target/dashboard-screenshots/}.
  */
 class DashboardBrowserTest {
     private static final Path MODELS = Path.of(System.getProperty("parallax.models"));
     private static final Path STORIES = MODELS.resolve("stories260K");
-    private static final Path JS_DIR = Path.of(System.getProperty("user.dir")).resolveSibling("dashboard")
-            .resolve("src/test/js");
     private static final Path SCREENSHOTS = Path.of("target", "dashboard-screenshots");
     private static final String PROMPT = "Once upon a time, Lily had a red ball.";
     private static final int MAX_TOKENS = 48;
@@ -69,51 +61,16 @@ class DashboardBrowserTest {
 
     @Test
     void setupJoinChatStopAndClusterInARealBrowser() throws Exception {
-        Path chromium = Path.of(System.getenv().getOrDefault("PARALLAX_CHROMIUM", "/usr/bin/chromium"));
-        Path playwright = JS_DIR.resolve("node_modules/playwright-core");
-        List<String> missing = new ArrayList<>();
-        if (!Files.isExecutable(chromium)) {
-            missing.add(chromium + " (apt-get install chromium)");
-        }
-        if (!Files.isDirectory(playwright)) {
-            missing.add(playwright + " (run " + JS_DIR.resolve("install.sh") + ")");
-        }
-        if (!onPath("node")) {
-            missing.add("node on the PATH");
-        }
-        if (!missing.isEmpty()) {
-            if ("true".equals(System.getenv("CI"))) {
-                fail("the dashboard browser test needs " + String.join(", ", missing));
-            }
-            assumeTrue(false, "skipped: missing " + String.join(", ", missing));
-        }
-
-        Path result = Path.of("target", "dashboard-e2e.json").toAbsolutePath();
-        Files.deleteIfExists(result);
-        ProcessBuilder pb = new ProcessBuilder("node", JS_DIR.resolve("dashboard-e2e.mjs").toString())
-                .directory(JS_DIR.toFile())
-                .redirectErrorStream(true)
-                .redirectOutput(Path.of("target", "dashboard-e2e.log").toFile());
-        pb.environment().putAll(Map.of(
+        Path chromium = DashboardBrowser.requireBrowser();
+        Process browser = DashboardBrowser.start("dashboard-e2e.mjs", "dashboard-e2e", chromium, Map.of(
                 "BASE_URL", base,
-                "CHROMIUM", chromium.toString(),
                 "SCREENSHOTS", SCREENSHOTS.toAbsolutePath().toString(),
-                "RESULT", result.toString(),
                 "MODEL_ID", "stories260K",
                 "PROMPT", PROMPT,
                 "MAX_TOKENS", Integer.toString(MAX_TOKENS),
                 "STOP_PROMPT", STOP_PROMPT,
                 "STOP_MAX_TOKENS", Integer.toString(STOP_MAX_TOKENS)));
-        Process p = pb.start();
-        if (!p.waitFor(90, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            fail("the browser run took over 90 s; see target/dashboard-e2e.log");
-        }
-        JsonNode r = JSON.readTree(result.toFile());
-        assertThat(r.path("error").isMissingNode())
-                .as("browser run failed: %s\nlog: %s", r.path("error").asText(),
-                        Files.readString(Path.of("target", "dashboard-e2e.log")))
-                .isTrue();
+        JsonNode r = DashboardBrowser.finish("dashboard-e2e", browser, 90);
 
         // 1. Setup listed the shared models and went on to the join page.
         assertThat(r.path("setupModels").toString()).contains("stories260K", "tiny-random-qwen3");
@@ -174,14 +131,5 @@ class DashboardBrowserTest {
 
     private static String normalizeSpace(String s) {
         return s.replaceAll("\\s+", " ").strip();
-    }
-
-    private static boolean onPath(String command) {
-        for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
-            if (Files.isExecutable(Path.of(dir, command))) {
-                return true;
-            }
-        }
-        return false;
     }
 }

@@ -49,8 +49,9 @@ export function clusterPage(root) {
 
   const unsubscribe = status.subscribe((s) => {
     colors = new Map(s.nodes.map((n, i) => [n.id, nodeColor(i)]));
-    const tps = s.nodes.reduce((a, n) => a + (n.metrics?.tokensPerSecond || 0), 0);
-    summary.textContent = `${s.model ? s.model.id : 'No model'} · ${s.nodes.length} node${s.nodes.length === 1 ? '' : 's'} · `
+    const tps = clusterTokensPerSecond(s);
+    const present = s.nodes.filter((n) => n.state !== 'left').length;
+    summary.textContent = `${s.model ? s.model.id : 'No model'} · ${present} node${present === 1 ? '' : 's'} · `
       + `${s.pipelines.length} pipeline${s.pipelines.length === 1 ? '' : 's'} · ${fixed(tps, 1)} tokens/s in all · ${s.state}`;
     cards.replaceChildren(...s.nodes.map((n) => nodeCard(n, colors.get(n.id))));
     if (s.nodes.length === 0) cards.append(h('p', { class: 'muted' }, 'No nodes yet.'));
@@ -59,7 +60,11 @@ export function clusterPage(root) {
         ? (n.metrics && n.metrics.kvBlocksTotal ? n.metrics.kvBlocksUsed / n.metrics.kvBlocksTotal : 0)
         : n.metrics?.[c.spec.key]);
       const known = values.filter((v) => v !== null && v !== undefined);
-      c.now.textContent = known.length ? `${c.spec.format(known.reduce((a, b) => a + b, 0) / (c.spec.key === 'tokensPerSecond' || c.spec.key === 'memoryUsedBytes' ? 1 : known.length))}${c.spec.unit && c.spec.unit !== '%' ? ` ${c.spec.unit}` : ''}` : '—';
+      let now = null;
+      if (c.spec.key === 'tokensPerSecond') now = known.length ? tps : null;
+      else if (c.spec.key === 'memoryUsedBytes') now = known.length ? known.reduce((a, b) => a + b, 0) : null;
+      else now = known.length ? known.reduce((a, b) => a + b, 0) / known.length : null;
+      c.now.textContent = now === null ? '—' : `${c.spec.format(now)}${c.spec.unit && c.spec.unit !== '%' ? ` ${c.spec.unit}` : ''}`;
     }
     events.replaceChildren(...s.events.slice().reverse().map((e) => h('li', {},
       h('time', { datetime: new Date(e.timeMillis).toISOString() }, clock(e.timeMillis)),
@@ -78,6 +83,18 @@ export function clusterPage(root) {
   };
 }
 
+/** Tokens/s of the whole cluster: every stage of a pipeline runs the same tokens, so each pipeline counts once. */
+function clusterTokensPerSecond(s) {
+  const byPipeline = new Map();
+  for (const n of s.nodes) {
+    const v = n.metrics?.tokensPerSecond;
+    if (v === null || v === undefined) continue;
+    const key = n.pipeline >= 0 ? `p${n.pipeline}` : `n${n.id}`;
+    byPipeline.set(key, Math.max(byPipeline.get(key) || 0, v));
+  }
+  return [...byPipeline.values()].reduce((a, b) => a + b, 0);
+}
+
 function figure(label, value, unit, id) {
   return h('div', { class: 'figure', 'data-figure': id },
     h('div', { class: 'label' }, label),
@@ -87,22 +104,34 @@ function figure(label, value, unit, id) {
 function nodeCard(n, color) {
   const m = n.metrics || {};
   const kv = m.kvBlocksTotal ? m.kvBlocksUsed / m.kvBlocksTotal : 0;
+  const everyLayer = n.layers && n.layers.start === 0 && n.layers.end === n.layers.total;
   const links = n.links && n.links.length
     ? n.links.map((l) => `${l.peer}: ${fixed(l.rttMs, 2)} ms`).join(' · ')
-    : 'No links: this node runs every layer itself.';
+    : n.role.startsWith('scheduler') ? (everyLayer ? 'None: this node runs every layer itself.'
+      : 'None to the scheduler: it runs in the scheduler\'s own process.')
+      : 'No round trip measured yet.';
+  if (n.state === 'left') {
+    return h('section', { class: 'card', 'data-node': n.id },
+      h('div', { class: 'row' },
+        h('span', { class: 'swatch', style: { background: color } }),
+        h('strong', { class: 'node-name' }, n.name),
+        h('span', { class: 'muted small mono peer-id', title: n.id }, n.id),
+        h('span', { class: `badge ${n.state}` }, n.state)),
+      h('p', { class: 'muted small' }, 'This node left the cluster; it stays listed for a minute.'));
+  }
   return h('section', { class: 'card', 'data-node': n.id },
     h('div', { class: 'row' },
       h('span', { class: 'swatch', style: { background: color } }),
-      h('strong', {}, n.name),
-      h('span', { class: 'muted small mono' }, n.id),
-      h('span', { class: 'spacer' }),
+      h('strong', { class: 'node-name' }, n.name),
+      h('span', { class: 'muted small mono peer-id', title: n.id }, n.id),
       h('span', { class: `badge ${n.state}` }, n.state)),
     h('div', { class: 'muted small', style: { marginTop: '4px' } },
       n.layers ? `Layers ${n.layers.start}–${n.layers.end - 1} of ${n.layers.total}` : 'No layers', n.pipeline >= 0 ? ` · pipeline ${n.pipeline + 1}` : ''),
     h('div', { class: 'figures' },
       figure('Throughput', fixed(m.tokensPerSecond, 1), 'tok/s', 'throughput'),
       figure('Step latency', fixed(m.stepLatencyMs, 1), 'ms', 'step-latency'),
-      figure('Memory', bytes(m.memoryUsedBytes), '', 'memory'),
+      // A worker elsewhere does not report its resident set: the figure is what its stage holds.
+      figure(n.role === 'worker' ? 'Stage memory' : 'Memory', bytes(m.memoryUsedBytes), '', 'memory'),
       figure('KV cache', `${fixed(kv * 100, 0)}%`, `${m.kvBlocksUsed ?? 0}/${m.kvBlocksTotal ?? 0} blocks`, 'kv'),
       figure('Generated', String(m.generatedTokens ?? 0), 'tokens', 'generated'),
       figure('Running', String(m.runningSequences ?? 0), `${m.waitingRequests ?? 0} waiting`, 'running')),

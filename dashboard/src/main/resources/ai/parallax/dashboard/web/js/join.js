@@ -48,7 +48,7 @@ export function joinPage(root) {
 
     const colorOf = new Map(s.nodes.map((n, i) => [n.id, nodeColor(i)]));
     table.replaceChildren(...s.nodes.map((n) => h('tr', { 'data-node': n.id },
-      h('td', {}, h('span', { class: 'swatch', style: { background: colorOf.get(n.id) } }), h('strong', {}, n.name),
+      h('td', { class: 'node-name' }, h('span', { class: 'swatch', style: { background: colorOf.get(n.id) } }), h('strong', {}, n.name),
         h('div', { class: 'muted small' }, n.role)),
       h('td', { class: 'hide-narrow mono' }, n.id),
       h('td', { class: 'hide-narrow small' }, hardware(n.hardware)),
@@ -65,8 +65,10 @@ export function joinPage(root) {
     const total = s.model?.numLayers || 0;
     pipelines.replaceChildren();
     if (!s.model || s.pipelines.length === 0) {
-      pipelines.append(h('p', { class: 'muted' }, s.model
+      // While the cluster waits, its message says for what (nodes, or how much memory is missing).
+      pipelines.append(h('p', { class: 'muted', id: 'allocation-message' }, s.model
         ? `The ${total} layers of ${s.model.id} are allocated once the nodes can hold them.`
+          + (s.state === 'waiting' && s.message ? ` ${s.message.charAt(0).toUpperCase()}${s.message.slice(1)}.` : '')
         : 'No model chosen yet.'));
     }
     for (const p of s.pipelines) {
@@ -109,13 +111,18 @@ function nameOf(s, id) {
   return s.nodes.find((n) => n.id === id)?.name || id;
 }
 
+function rate(v) {
+  return v < 10 ? v.toFixed(1) : v.toFixed(0);
+}
+
 function hardware(hw) {
   if (!hw) return '—';
   const parts = [];
   if (hw.accelerator) parts.push(hw.accelerator);
-  parts.push(`${hw.cores} cores`);
-  parts.push(`${bytes(hw.memoryFreeBytes)} free of ${bytes(hw.memoryTotalBytes)}`);
-  if (hw.memoryBandwidthGBs) parts.push(`${hw.memoryBandwidthGBs.toFixed(0)} GB/s`);
-  if (hw.matmulGflops) parts.push(`${hw.matmulGflops.toFixed(0)} GFLOP/s`);
+  if (hw.cores) parts.push(`${hw.cores} cores`);
+  if (hw.memoryOfferedBytes) parts.push(`${bytes(hw.memoryOfferedBytes)} offered`);
+  else if (hw.memoryTotalBytes) parts.push(`${bytes(hw.memoryFreeBytes)} free of ${bytes(hw.memoryTotalBytes)}`);
+  if (hw.memoryBandwidthGBs) parts.push(`${rate(hw.memoryBandwidthGBs)} GB/s`);
+  if (hw.matmulGflops) parts.push(`${rate(hw.matmulGflops)} GFLOP/s`);
   return h('span', { title: hw.cpu || '' }, parts.join(' · '));
 }

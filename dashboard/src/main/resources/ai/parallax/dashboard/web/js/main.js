@@ -39,6 +39,13 @@ onConnection(({ up, recovered, error, retryIn }) => {
       banner.className = 'banner';
       banner.textContent = status.value.message || 'The cluster failed.';
       banner.hidden = false;
+    } else if (recentFailure(status.value)) {
+      // A node died or a step failed: say so while the cluster recovers, and for a while after.
+      const failure = recentFailure(status.value);
+      banner.className = 'banner warn';
+      banner.textContent = `Node failure: ${failure.message}. `
+        + (state === 'ready' ? 'The cluster has recovered.' : `The cluster is ${state}: ${status.value.message || ''}`);
+      banner.hidden = false;
     } else {
       banner.hidden = true;
     }
@@ -50,6 +57,13 @@ onConnection(({ up, recovered, error, retryIn }) => {
     banner.hidden = false;
   }
 });
+
+/** The newest failure event of the last minute, or null. */
+function recentFailure(s) {
+  const failures = (s?.events || []).filter((e) => e.kind === 'failure');
+  const last = failures[failures.length - 1];
+  return last && s.timeMillis - last.timeMillis < 60000 ? last : null;
+}
 
 function capitalize(s) { return s.charAt(0).toUpperCase() + s.slice(1); }
 

@@ -55,8 +55,65 @@ export class ApiError extends Error {
   }
 }
 
-/** Fetches JSON; a failed call throws an ApiError carrying the server's own message. */
-export async function json(path, options = {}) {
+let keyPrompt = null;
+
+/**
+ * Asks for the server's API key (it was started with --api-key) in a modal dialog and trades it for a session
+ * cookie at POST /dashboard/session; resolves once the server accepted it. The key itself is not kept: the
+ * HttpOnly cookie is, so every later request, the status stream and the chat WebSocket carry it by themselves.
+ */
+export function askForApiKey() {
+  if (keyPrompt) return keyPrompt;
+  keyPrompt = new Promise((resolve) => {
+    const input = h('input', { type: 'password', id: 'api-key', autocomplete: 'current-password', required: true });
+    const error = h('p', { class: 'alert err', role: 'alert', hidden: true });
+    const submit = h('button', { class: 'button primary', type: 'submit', id: 'api-key-submit' }, 'Unlock');
+    const form = h('form', { class: 'stack' },
+      h('h2', { style: { margin: 0 } }, 'API key'),
+      h('p', { class: 'muted small', style: { margin: 0 } },
+        'This server was started with --api-key. Enter the key once: this browser then keeps a session with the server.'),
+      h('label', { class: 'field', for: 'api-key' }, 'Key', input),
+      error,
+      h('div', { class: 'row' }, h('span', { class: 'spacer' }), submit));
+    const dialog = h('dialog', { class: 'card key-dialog', id: 'api-key-dialog', 'aria-label': 'API key' }, form);
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      submit.disabled = true;
+      try {
+        const response = await fetch('/dashboard/session', {
+          method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ key: input.value }),
+        });
+        if (response.ok) {
+          dialog.close();
+          dialog.remove();
+          keyPrompt = null;
+          resolve();
+          return;
+        }
+        error.textContent = response.status === 401 ? 'That is not the key this server was started with.'
+          : `The server answered ${response.status}.`;
+      } catch {
+        error.textContent = 'The server cannot be reached.';
+      } finally {
+        submit.disabled = false;
+      }
+      error.hidden = false;
+      input.select();
+    });
+    // Escape would leave the page unusable behind the dialog; it stays until the key is right.
+    dialog.addEventListener('cancel', (e) => e.preventDefault());
+    document.body.append(dialog);
+    dialog.showModal();
+    input.focus();
+  });
+  return keyPrompt;
+}
+
+/**
+ * Fetches JSON; a failed call throws an ApiError carrying the server's own message. A 401 (the server has an API
+ * key and this browser no session yet) asks for the key, then retries once.
+ */
+export async function json(path, options = {}, retried = false) {
   let response;
   try {
     response = await fetch(path, {
@@ -69,6 +126,10 @@ export async function json(path, options = {}) {
   const text = await response.text();
   let body = null;
   try { body = text ? JSON.parse(text) : null; } catch { /* not JSON: reported below */ }
+  if (response.status === 401 && !retried) {
+    await askForApiKey();
+    return json(path, options, true);
+  }
   if (!response.ok) {
     const message = body?.error?.message || `${response.status} ${response.statusText}`;
     throw new ApiError(response.status, message);
