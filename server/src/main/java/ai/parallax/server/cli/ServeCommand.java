@@ -1,13 +1,23 @@
 package ai.parallax.server.cli;
 
 import ai.parallax.models.WeightQuantization;
+import ai.parallax.p2p.P2pNode;
+import ai.parallax.p2p.mdns.MdnsPeerRouting;
+import ai.parallax.p2p.multiformats.Multiaddr;
+import ai.parallax.p2p.rendezvous.RendezvousClient;
+import ai.parallax.p2p.rendezvous.RendezvousPoint;
+import ai.parallax.p2p.rendezvous.RendezvousRegistration;
 import ai.parallax.runtime.engine.EngineConfig;
 import ai.parallax.server.cluster.ClusterScheduler;
 import ai.parallax.server.models.BundledModel;
 import ai.parallax.server.serve.KvCacheSizing;
 import ai.parallax.server.serve.LocalServer;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -129,6 +139,14 @@ public final class ServeCommand implements Callable<Integer> {
             description = "Cluster: the P2P identity key file (created if missing). Default: a fresh identity.")
     Path identity;
 
+    @Option(names = "--bootstrap", paramLabel = "<multiaddr>",
+            description = "Cluster: a rendezvous point to register this scheduler at, so that 'parallax join -s "
+                    + "<peer-id> --bootstrap <that point>' finds it from another network; repeatable.")
+    List<String> bootstrap = new ArrayList<>();
+
+    @Option(names = "--no-mdns", description = "Cluster: do not announce this scheduler on the LAN with mDNS.")
+    boolean noMdns;
+
     @Option(names = "--benchmark-ms", paramLabel = "<ms>", defaultValue = "2000", hidden = true,
             description = "Cluster: length of the hardware micro-benchmark.")
     long benchmarkMillis;
@@ -167,17 +185,66 @@ public final class ServeCommand implements Callable<Integer> {
         Path dir = model != null ? InputPaths.modelDirectory(model) : BundledModel.inUserCache().extract();
         ai.parallax.server.cluster.StepFrame.Payload.activation(activationDtype); // validates early
         Long offered = memory == null ? null : KvCacheSizing.bytes(memory, Long.MAX_VALUE);
+        List<Multiaddr> points = new ArrayList<>();
+        for (String b : bootstrap) {
+            try {
+                points.add(Multiaddr.parse(b));
+            } catch (IllegalArgumentException e) {
+                throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--bootstrap " + b
+                        + " is not a multiaddr: " + e.getMessage());
+            }
+        }
         ClusterScheduler scheduler = ClusterScheduler.start(new ClusterScheduler.Options(dir, host, port,
                 p2pPort < 0 ? 4001 : p2pPort, nodes, !noLocalWorker, offered, blockSize, kvBlocks, maxPrefillChunk,
                 maxRunning, maxQueue, apiKey, chatTemplate, threads, servedName(), maxContext,
                 java.time.Duration.ofSeconds(recoveryTimeout), activationDtype, identity, joinToken, benchmarkMillis),
                 out);
+        List<AutoCloseable> discovery = announce(scheduler.node(), points, out);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            for (AutoCloseable d : discovery) {
+                try {
+                    d.close();
+                } catch (Exception ignored) {
+                    // shutting down anyway
+                }
+            }
             scheduler.close();
             stopped.countDown();
         }, "parallax-serve-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * Makes the scheduler findable by its peer id alone: it serves /rendezvous/1.0.0 (joining nodes and others can
+     * register and look each other up there), answers mDNS on the LAN, and registers at the --bootstrap points.
+     */
+    private List<AutoCloseable> announce(P2pNode node, List<Multiaddr> points, PrintWriter out) {
+        List<AutoCloseable> running = new ArrayList<>();
+        RendezvousPoint.serve(node);
+        boolean mdnsOn = false;
+        if (!noMdns) {
+            try {
+                MdnsPeerRouting mdns = MdnsPeerRouting.onLan(node, true);
+                node.addRouting(mdns);
+                running.add(mdns);
+                mdnsOn = true;
+            } catch (IOException e) {
+                out.printf("mDNS is unavailable here (%s); joining nodes need -s with the full multiaddr or "
+                        + "--bootstrap%n", e.getMessage());
+            }
+        }
+        for (Multiaddr point : points) {
+            running.add(RendezvousRegistration.start(node, point, RendezvousClient.PARALLAX_NAMESPACE,
+                    Duration.ofHours(2)));
+        }
+        out.printf("peer id %s%s%s; rendezvous point on /rendezvous/1.0.0%n", node.peerId(),
+                mdnsOn ? ", announced by mDNS" : "",
+                points.isEmpty() ? "" : ", registered at " + points);
+        out.printf("on the LAN, or with --bootstrap <this address>, the peer id alone also works: parallax join -s %s "
+                + "--token …%n", node.peerId());
+        out.flush();
+        return running;
     }
 }
