@@ -9,6 +9,7 @@ import ai.parallax.p2p.protocol.IdentifyInfo;
 import ai.parallax.p2p.protocol.IdentifyProtocol;
 import ai.parallax.p2p.protocol.PingProtocol;
 import ai.parallax.p2p.rendezvous.SignedPeerRecord;
+import ai.parallax.p2p.yamux.ReceiveBudget;
 import ai.parallax.p2p.yamux.YamuxConfig;
 import ai.parallax.p2p.yamux.YamuxFrameDecoder;
 import ai.parallax.p2p.yamux.YamuxSession;
@@ -83,12 +84,20 @@ public final class P2pNode implements AutoCloseable {
      * @param maxConnectionsPerPeer  connections held at once to one peer id; more are refused
      * @param idleTimeout            a connection with no open stream and no traffic for this long is closed
      *                               ({@link Duration#ZERO}: never)
+     * @param receiveBudget          bytes that stream handlers of all connections together may hold in unfinished
+     *                               frames (each connection also has {@link YamuxConfig#maxHeldBytes})
      */
     public record Options(String host, int port, YamuxConfig yamux, Duration upgradeTimeout, String agentVersion,
-                          int ioThreads, int maxConnections, int maxConnectionsPerPeer, Duration idleTimeout) {
+                          int ioThreads, int maxConnections, int maxConnectionsPerPeer, Duration idleTimeout,
+                          long receiveBudget) {
         public static Options defaults() {
             return new Options("0.0.0.0", 0, YamuxConfig.DEFAULT, Duration.ofSeconds(10), "parallax/0.1.0", 2,
-                    1024, 4, Duration.ofMinutes(5));
+                    1024, 4, Duration.ofMinutes(5), 512L * 1024 * 1024);
+        }
+
+        public Options withReceiveBudget(long bytes) {
+            return new Options(host, port, yamux, upgradeTimeout, agentVersion, ioThreads, maxConnections,
+                    maxConnectionsPerPeer, idleTimeout, bytes);
         }
 
         public Options {
@@ -103,37 +112,39 @@ public final class P2pNode implements AutoCloseable {
 
         public Options withHost(String h) {
             return new Options(h, port, yamux, upgradeTimeout, agentVersion, ioThreads, maxConnections,
-                    maxConnectionsPerPeer, idleTimeout);
+                    maxConnectionsPerPeer, idleTimeout, receiveBudget);
         }
 
         public Options withPort(int p) {
             return new Options(host, p, yamux, upgradeTimeout, agentVersion, ioThreads, maxConnections,
-                    maxConnectionsPerPeer, idleTimeout);
+                    maxConnectionsPerPeer, idleTimeout, receiveBudget);
         }
 
         public Options withYamux(YamuxConfig y) {
             return new Options(host, port, y, upgradeTimeout, agentVersion, ioThreads, maxConnections,
-                    maxConnectionsPerPeer, idleTimeout);
+                    maxConnectionsPerPeer, idleTimeout, receiveBudget);
         }
 
         public Options withUpgradeTimeout(Duration d) {
             return new Options(host, port, yamux, d, agentVersion, ioThreads, maxConnections, maxConnectionsPerPeer,
-                    idleTimeout);
+                    idleTimeout, receiveBudget);
         }
 
         public Options withConnectionLimits(int total, int perPeer) {
-            return new Options(host, port, yamux, upgradeTimeout, agentVersion, ioThreads, total, perPeer, idleTimeout);
+            return new Options(host, port, yamux, upgradeTimeout, agentVersion, ioThreads, total, perPeer, idleTimeout,
+                    receiveBudget);
         }
 
         public Options withIdleTimeout(Duration d) {
             return new Options(host, port, yamux, upgradeTimeout, agentVersion, ioThreads, maxConnections,
-                    maxConnectionsPerPeer, d);
+                    maxConnectionsPerPeer, d, receiveBudget);
         }
     }
 
     private final IdentityKeyPair identity;
     private final Options options;
     private final EventLoopGroup group;
+    private final ReceiveBudget receiveBudget;
     private final ChannelGroup channels = new DefaultChannelGroup(GlobalEventExecutor.INSTANCE);
     private final Map<String, Supplier<StreamHandler>> handlers = new ConcurrentHashMap<>();
     private final Map<PeerId, P2pConnection> connections = new ConcurrentHashMap<>();
@@ -153,6 +164,7 @@ public final class P2pNode implements AutoCloseable {
         this.identity = identity;
         this.options = options;
         this.group = new MultiThreadIoEventLoopGroup(options.ioThreads(), NioIoHandler.newFactory());
+        this.receiveBudget = new ReceiveBudget(options.receiveBudget());
         handle(IdentifyInfo.PROTOCOL_ID, () -> IdentifyProtocol.responder(this::identifyFor));
         handle(PingProtocol.PROTOCOL_ID, PingProtocol::echo);
     }
@@ -193,6 +205,11 @@ public final class P2pNode implements AutoCloseable {
         listenAddrs = computeListenAddrs((InetSocketAddress) server.localAddress());
         LOG.log(System.Logger.Level.INFO, "p2p node {0} listening on {1}", peerId(), listenAddrs);
         return this;
+    }
+
+    /** Bytes held now in unfinished frames by the handlers of all connections, against {@link Options#receiveBudget}. */
+    public long heldReceiveBytes() {
+        return receiveBudget.used();
     }
 
     /** Our listen addresses in full form, {@code /ip4/…/tcp/…/p2p/12D3KooW…}. */
@@ -439,7 +456,8 @@ public final class P2pNode implements AutoCloseable {
                 new NoiseHandshakeHandler(dialer, identity, expected, (nctx, remote) -> {
                     failures.remote = remote;
                     MultistreamSelectHandler.Listener yamuxSelected = (yctx, p) -> {
-                        YamuxSession session = new YamuxSession(dialer, remote, options.yamux(), this::acceptStream);
+                        YamuxSession session = new YamuxSession(dialer, remote, options.yamux(), receiveBudget,
+                                this::acceptStream);
                         yctx.pipeline().addBefore("failures", "yamux-frames", new YamuxFrameDecoder(options.yamux().receiveWindow()));
                         yctx.pipeline().addBefore("failures", "yamux", session);
                         P2pConnection connection = new P2pConnection(ch, session, dialer);

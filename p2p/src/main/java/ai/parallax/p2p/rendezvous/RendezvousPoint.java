@@ -53,7 +53,7 @@ public final class RendezvousPoint {
         @Override
         public void onData(P2pStream stream, ByteBuf data) {
             if (reader == null) {
-                reader = new FrameCodec.Reader(ByteBufAllocator.DEFAULT, MAX_REQUEST_BYTES, frame -> {
+                reader = new FrameCodec.Reader(stream, ByteBufAllocator.DEFAULT, MAX_REQUEST_BYTES, frame -> {
                     try {
                         answer(stream, ByteBufUtil.getBytes(frame));
                     } finally {

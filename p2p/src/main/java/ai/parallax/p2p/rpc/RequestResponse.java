@@ -107,7 +107,7 @@ public final class RequestResponse {
                 return;
             }
             if (reader == null) {
-                reader = new FrameCodec.Reader(ByteBufAllocator.DEFAULT, maxBytes, frame -> {
+                reader = new FrameCodec.Reader(stream, ByteBufAllocator.DEFAULT, maxBytes, frame -> {
                     if (received) {
                         frame.release();
                         return;
