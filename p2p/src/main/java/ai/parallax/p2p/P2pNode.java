@@ -606,6 +606,7 @@ public final class P2pNode implements AutoCloseable {
     private static final class ConnectionFailureHandler extends ChannelInboundHandlerAdapter {
         private final CompletableFuture<P2pConnection> result;
         volatile PeerId remote;
+        private boolean failed;
 
         ConnectionFailureHandler(CompletableFuture<P2pConnection> result) {
             this.result = result;
@@ -613,6 +614,10 @@ public final class P2pNode implements AutoCloseable {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            if (failed) {
+                return; // the first failure closed the connection; writes still queued then fail one by one
+            }
+            failed = true;
             Throwable root = cause instanceof io.netty.handler.codec.DecoderException && cause.getCause() != null
                     ? cause.getCause() : cause;
             String who = remote != null ? remote + " at " + ctx.channel().remoteAddress() : String.valueOf(ctx.channel().remoteAddress());

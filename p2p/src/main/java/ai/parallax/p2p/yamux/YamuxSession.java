@@ -38,6 +38,7 @@ public final class YamuxSession extends ChannelInboundHandlerAdapter {
     private long controlBacklog;
     private boolean goAwayReceived;
     private boolean closed;
+    private boolean failed;
 
     public YamuxSession(boolean dialer, PeerId remotePeer, YamuxConfig config, Consumer<YamuxStream> inboundStreams) {
         this(dialer, remotePeer, config, new ReceiveBudget(config.maxHeldBytes()), inboundStreams);
@@ -134,8 +135,8 @@ public final class YamuxSession extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
-        if (!(msg instanceof YamuxFrame frame)) {
-            ReferenceCountUtil.release(msg);
+        if (!(msg instanceof YamuxFrame frame) || failed) {
+            ReferenceCountUtil.release(msg); // after a protocol error, the rest of what arrived is dropped unread
             return;
         }
         try {
@@ -257,6 +258,7 @@ public final class YamuxSession extends ChannelInboundHandlerAdapter {
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         // A protocol violation here, or in a handler below us, ends the session: tell the peer why, then close.
+        failed = true;
         if (!closed && ctx.channel().isActive()) {
             int code = cause instanceof YamuxException ? YamuxFrame.GO_AWAY_PROTOCOL_ERROR : YamuxFrame.GO_AWAY_INTERNAL_ERROR;
             writeFrame(YamuxFrame.TYPE_GO_AWAY, 0, 0, code);
