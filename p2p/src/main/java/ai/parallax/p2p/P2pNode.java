@@ -493,7 +493,7 @@ public final class P2pNode implements AutoCloseable {
         String[] refusal = {null};
         // compute() runs atomically per key, so concurrent dials and accepts of one peer count correctly
         allConnections.compute(peer, (k, set) -> {
-            Set<P2pConnection> mine = set == null ? new java.util.HashSet<>() : set;
+            Set<P2pConnection> mine = set == null ? ConcurrentHashMap.newKeySet() : set;
             mine.removeIf(c -> !c.isOpen());
             if (mine.size() >= options.maxConnectionsPerPeer()) {
                 refusal[0] = mine.size() + " connections to this peer are open, the limit (maxConnectionsPerPeer)";
@@ -517,7 +517,16 @@ public final class P2pNode implements AutoCloseable {
         if (previous != null && previous.isOpen()) {
             LOG.log(System.Logger.Level.DEBUG, "second connection to {0}; new streams use the newer one", peer);
         }
-        connection.closeFuture().thenRun(() -> connections.remove(peer, connection));
+        connection.closeFuture().thenRun(() -> {
+            // if it was the connection streams went to, fall back to another open one to the same peer
+            if (connections.remove(peer, connection)) {
+                Set<P2pConnection> others = allConnections.get(peer);
+                if (others != null) {
+                    List.copyOf(others).stream().filter(c -> c != connection && c.isOpen()).findFirst()
+                            .ifPresent(c -> connections.putIfAbsent(peer, c));
+                }
+            }
+        });
         connection.identifyFuture().thenAccept(info -> addAddresses(peer, info.listenAddrs()));
         // Ask the peer who it is, as libp2p nodes do on every new connection.
         openStream(connection, IdentifyInfo.PROTOCOL_ID, IdentifyProtocol.requester(connection.identifyFuture()))
