@@ -36,8 +36,9 @@ public final class PeerLocator {
                     + "address was given; pass its full multiaddr (/ip4/…/tcp/…/p2p/" + peer + ") or --bootstrap");
         }
         List<AutoCloseable> resources = new ArrayList<>();
+        // The node only dials: it is never started, so it listens nowhere and announces nothing.
         try (P2pNode node = new P2pNode(IdentityKeyPair.generate(), P2pNode.Options.defaults()
-                .withIdleTimeout(Duration.ZERO)).start()) {
+                .withIdleTimeout(Duration.ZERO))) {
             if (lan) {
                 try {
                     MdnsPeerRouting mdns = MdnsPeerRouting.onLan(node, false);
@@ -87,7 +88,7 @@ public final class PeerLocator {
         java.util.concurrent.CompletableFuture<Multiaddr> found = new java.util.concurrent.CompletableFuture<>();
         java.util.Set<PeerId> seen = java.util.concurrent.ConcurrentHashMap.newKeySet();
         try (P2pNode node = new P2pNode(IdentityKeyPair.generate(), P2pNode.Options.defaults()
-                .withIdleTimeout(Duration.ZERO)).start();
+                .withIdleTimeout(Duration.ZERO));
              var mdns = new ai.parallax.p2p.mdns.MdnsDiscovery(node.peerId(), List::of, (peer, addrs) -> {
                  if (!seen.add(peer)) {
                      return;
