@@ -242,8 +242,8 @@ public final class ServeCommand implements Callable<Integer> {
         out.printf("peer id %s%s%s; rendezvous point on /rendezvous/1.0.0%n", node.peerId(),
                 mdnsOn ? ", announced by mDNS" : "",
                 points.isEmpty() ? "" : ", registered at " + points);
-        out.printf("on the LAN, or with --bootstrap <this address>, the peer id alone also works: parallax join -s %s "
-                + "--token …%n", node.peerId());
+        out.printf("joining nodes may also name the scheduler by peer id alone (-s %s), found on the LAN with mDNS "
+                + "or with --bootstrap <this address>%n", node.peerId());
         out.flush();
         return running;
     }
