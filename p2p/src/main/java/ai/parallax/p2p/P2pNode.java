@@ -555,9 +555,11 @@ public final class P2pNode implements AutoCloseable {
 
     private IdentifyInfo identifyFor(P2pStream stream) {
         P2pConnection c = connections.get(stream.remotePeer());
+        // the signed record lets peers (js-libp2p does) keep our addresses as certified, not merely claimed
         return new IdentifyInfo("ipfs/0.1.0", options.agentVersion(), identity.publicKey(),
                 listenAddrs.stream().map(Multiaddr::withoutPeerId).toList(),
-                c == null ? null : c.remoteAddress(), List.copyOf(handlers.keySet()));
+                c == null ? null : c.remoteAddress(), List.copyOf(handlers.keySet()),
+                listenAddrs.isEmpty() ? null : peerRecord().envelope());
     }
 
     private List<Multiaddr> computeListenAddrs(InetSocketAddress bound) {
