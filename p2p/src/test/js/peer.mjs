@@ -44,7 +44,9 @@ node.addEventListener('peer:identify', (evt) => {
     protocolVersion: r.protocolVersion,
     protocols: r.protocols,
     listenAddrs: r.listenAddrs.map(String),
-    observedAddr: r.observedAddr ? r.observedAddr.toString() : null
+    observedAddr: r.observedAddr ? r.observedAddr.toString() : null,
+    // present only if the peer's signed peer record verified (RecordEnvelope.openAndCertify)
+    signedPeerRecord: r.signedPeerRecord ? r.signedPeerRecord.addresses.map(String) : null
   })
 })
 

@@ -44,6 +44,15 @@ public final class P2pConnection {
         return identify;
     }
 
+    Channel channel() {
+        return channel;
+    }
+
+    /** Bytes this connection's stream handlers hold in unfinished frames. */
+    public long heldReceiveBytes() {
+        return session.heldBytes();
+    }
+
     YamuxSession session() {
         return session;
     }

@@ -35,6 +35,20 @@ public interface P2pStream {
     /** Bytes queued on this stream and not yet handed to the socket. */
     long pendingWriteBytes();
 
+    /**
+     * Reserves {@code bytes} that this stream's handler keeps beyond {@link StreamHandler#onData} (an unfinished
+     * frame, say) against the connection's and the node's receive budgets; false if either would be exceeded, and
+     * then the handler should reset the stream. Flow-control credit returns when {@code onData} returns, so without
+     * this a peer could make a handler buffer without bound across many streams.
+     */
+    default boolean reserveReceived(long bytes) {
+        return true;
+    }
+
+    /** Returns bytes reserved with {@link #reserveReceived}; a reset stream returns all of its own. */
+    default void releaseReceived(long bytes) {
+    }
+
     /** Replaces the handler that receives inbound data. */
     void handler(StreamHandler handler);
 

@@ -163,6 +163,9 @@ public final class MdnsDiscovery implements AutoCloseable {
     }
 
     private void answer() throws IOException {
+        if (addresses.get().isEmpty()) {
+            return; // a node that only looks for others has nothing to announce
+        }
         send(response());
     }
 

@@ -76,6 +76,37 @@ public final class CipherState {
         }
     }
 
+    /**
+     * Decrypts {@code length} bytes of ciphertext and tag at {@code offset} in place: the plaintext ends up at the
+     * same offset. Heap arrays let the JDK's ChaCha20-Poly1305 work without copying (with direct buffers it copies
+     * the input into a fresh array and the result back out); the caller gathers the message into the array.
+     *
+     * @return the plaintext length, {@code length - 16}
+     */
+    public int decryptInPlace(byte[] buffer, int offset, int length) throws NoiseException {
+        init(Cipher.DECRYPT_MODE, null);
+        try {
+            return cipher.doFinal(buffer, offset, length, buffer, offset);
+        } catch (AEADBadTagException e) {
+            throw new NoiseException("message authentication failed (wrong key, tampered or reordered message)", e);
+        } catch (GeneralSecurityException e) {
+            throw new NoiseException("decryption failed: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Encrypts {@code length} bytes of plaintext at {@code offset} in place, appending the 16-byte tag, so the array
+     * needs {@code length + 16} bytes from {@code offset}.
+     */
+    public void encryptInPlace(byte[] buffer, int offset, int length) throws NoiseException {
+        init(Cipher.ENCRYPT_MODE, null);
+        try {
+            cipher.doFinal(buffer, offset, length, buffer, offset);
+        } catch (GeneralSecurityException e) {
+            throw new NoiseException("encryption failed: " + e.getMessage(), e);
+        }
+    }
+
     /** Decrypts the concatenation of {@code in} (ciphertext then tag) into {@code out}. */
     public void decrypt(ByteBuffer[] in, ByteBuffer out) throws NoiseException {
         init(Cipher.DECRYPT_MODE, null);

@@ -9,14 +9,18 @@ import java.util.List;
 /**
  * Decrypts Noise transport messages: a 2-byte big-endian length, then ChaChaPoly ciphertext with its 16-byte tag.
  * The length field itself caps a message at 65535 bytes, which bounds what a peer can make us buffer.
+ *
+ * <p>Each message is gathered from the socket buffers into a pooled heap buffer (the one copy on this side) and
+ * decrypted there in place; the plaintext goes up the pipeline as a slice of that buffer, so Yamux and the stream
+ * handlers see the decrypted bytes where they were decrypted, without another copy.
  */
 public final class NoiseDecryptor extends ByteToMessageDecoder {
     private final CipherState cipher;
 
     NoiseDecryptor(CipherState cipher) {
         this.cipher = cipher;
-        // Socket reads rarely align with 64 KiB messages; composing them instead of merging saves a copy, and the
-        // cipher reads the parts in place.
+        // Socket reads rarely align with 64 KiB messages; composing them instead of merging saves a copy before the
+        // gather below.
         setCumulator(COMPOSITE_CUMULATOR);
     }
 
@@ -30,17 +34,17 @@ public final class NoiseDecryptor extends ByteToMessageDecoder {
             if (length < CipherState.TAG_LENGTH) {
                 throw new NoiseException("transport message of " + length + " bytes is shorter than its 16-byte tag");
             }
-            ByteBuf plain = ctx.alloc().directBuffer(length - CipherState.TAG_LENGTH);
+            ByteBuf message = ctx.alloc().heapBuffer(length);
             try {
-                cipher.decrypt(in.nioBuffers(in.readerIndex() + 2, length),
-                        plain.nioBuffer(0, length - CipherState.TAG_LENGTH));
+                in.getBytes(in.readerIndex() + 2, message.array(), message.arrayOffset(), length);
+                int plain = cipher.decryptInPlace(message.array(), message.arrayOffset(), length);
+                message.writerIndex(plain);
             } catch (NoiseException e) {
-                plain.release();
+                message.release();
                 throw e;
             }
-            plain.writerIndex(length - CipherState.TAG_LENGTH);
             in.skipBytes(2 + length);
-            out.add(plain);
+            out.add(message);
         }
     }
 }

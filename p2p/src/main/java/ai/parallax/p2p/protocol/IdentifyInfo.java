@@ -10,12 +10,21 @@ import java.util.List;
 
 /**
  * The identify message (libp2p identify spec): protocolVersion (5), agentVersion (6), publicKey (1), listenAddrs
- * (2, binary multiaddrs), observedAddr (4) and protocols (3). Addresses in protocols we do not know are dropped
+ * (2, binary multiaddrs), observedAddr (4), protocols (3) and signedPeerRecord (8, a signed envelope holding the
+ * peer's addresses; see {@code rendezvous.SignedPeerRecord}). Addresses in protocols we do not know are dropped
  * rather than failing the whole message, since peers legitimately listen on transports we do not speak.
+ *
+ * @param signedPeerRecord the envelope as received, not yet verified; null if the peer sent none
  */
 public record IdentifyInfo(String protocolVersion, String agentVersion, PublicIdentityKey publicKey,
-                           List<Multiaddr> listenAddrs, Multiaddr observedAddr, List<String> protocols) {
+                           List<Multiaddr> listenAddrs, Multiaddr observedAddr, List<String> protocols,
+                           byte[] signedPeerRecord) {
     public static final String PROTOCOL_ID = "/ipfs/id/1.0.0";
+
+    public IdentifyInfo(String protocolVersion, String agentVersion, PublicIdentityKey publicKey,
+                        List<Multiaddr> listenAddrs, Multiaddr observedAddr, List<String> protocols) {
+        this(protocolVersion, agentVersion, publicKey, listenAddrs, observedAddr, protocols, null);
+    }
 
     public byte[] encode() {
         ProtoWriter w = new ProtoWriter();
@@ -29,6 +38,9 @@ public record IdentifyInfo(String protocolVersion, String agentVersion, PublicId
         for (String p : protocols) {
             w.string(3, p);
         }
+        if (signedPeerRecord != null) {
+            w.bytes(8, signedPeerRecord);
+        }
         return w.toByteArray();
     }
 
@@ -39,6 +51,7 @@ public record IdentifyInfo(String protocolVersion, String agentVersion, PublicId
         List<Multiaddr> addrs = new ArrayList<>();
         Multiaddr observed = null;
         List<String> protocols = new ArrayList<>();
+        byte[] record = null;
         ProtoReader r = new ProtoReader(bytes, "Identify");
         while (r.next()) {
             switch (r.field()) {
@@ -52,13 +65,15 @@ public record IdentifyInfo(String protocolVersion, String agentVersion, PublicId
                 }
                 case 5 -> protocolVersion = r.string();
                 case 6 -> agentVersion = r.string();
+                case 8 -> record = r.bytes();
                 default -> { }
             }
         }
         if (key == null) {
             throw new IllegalArgumentException("identify message carries no public key");
         }
-        return new IdentifyInfo(protocolVersion, agentVersion, key, List.copyOf(addrs), observed, List.copyOf(protocols));
+        return new IdentifyInfo(protocolVersion, agentVersion, key, List.copyOf(addrs), observed, List.copyOf(protocols),
+                record);
     }
 
     private static void parse(byte[] bytes, List<Multiaddr> into) {

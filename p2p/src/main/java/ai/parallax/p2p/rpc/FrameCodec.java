@@ -4,6 +4,8 @@ import ai.parallax.p2p.multiformats.Varint;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.CompositeByteBuf;
+import io.netty.buffer.Unpooled;
+import ai.parallax.p2p.P2pStream;
 
 import java.util.function.Consumer;
 
@@ -31,56 +33,149 @@ public final class FrameCodec {
     }
 
     /**
-     * Accumulates stream bytes and emits whole frames, each as a buffer the consumer must release. Frames are copied
-     * out of the accumulation buffer, so they stay valid while it is compacted; frames are control messages and
-     * tensor headers, small by design, while tensor bytes bypass this reader.
+     * Splits stream bytes into whole frames, each handed to the consumer as a buffer it must release. The frame's
+     * bytes are not copied here: a frame that arrives within one chunk is a slice of that chunk, and a frame spread
+     * over several chunks is a composite of slices of them, so the one copy left per hop is wherever the consumer
+     * puts the bytes (a composite's {@code nioBuffer()} merges once). Pieces smaller than {@link #COPY_BELOW} are
+     * copied instead, so a peer that dribbles bytes cannot make us hold one buffer and one component per byte.
+     *
+     * <p>A reader made with its stream reserves the bytes of each unfinished frame against the connection's and the
+     * node's receive budget ({@link P2pStream#reserveReceived}); a frame that would overrun it fails the feed, and
+     * the handler resets the stream. Every reader enforces a maximum frame size.
      */
     public static final class Reader implements AutoCloseable {
+        /** Pieces of a frame smaller than this are copied into a tail buffer rather than kept as slices. */
+        public static final int COPY_BELOW = 16 * 1024;
+
+        private final P2pStream stream;
+        private final ByteBufAllocator alloc;
         private final int maxFrameBytes;
         private final Consumer<ByteBuf> frames;
-        private final ByteBuf buffer;
+        private long length = -1;      // of the frame being read; -1 while its length prefix is being read
+        private long lengthValue;
+        private int lengthShift;
+        private CompositeByteBuf partial;
+        private ByteBuf tail;          // small pieces, copied; appended to partial before any later piece
+        private long reserved;
         private boolean closed;
 
+        /** A reader whose unfinished frames are not counted against any budget. */
         public Reader(ByteBufAllocator alloc, int maxFrameBytes, Consumer<ByteBuf> frames) {
+            this(null, alloc, maxFrameBytes, frames);
+        }
+
+        /** A reader for {@code stream}, whose unfinished frames count against its connection's receive budget. */
+        public Reader(P2pStream stream, ByteBufAllocator alloc, int maxFrameBytes, Consumer<ByteBuf> frames) {
+            this.stream = stream;
+            this.alloc = alloc;
             this.maxFrameBytes = maxFrameBytes;
             this.frames = frames;
-            this.buffer = alloc.buffer();
         }
 
         /**
-         * Feeds stream bytes; {@code data} stays the caller's.
+         * Feeds stream bytes; {@code data} stays the caller's (its reader index does not move).
          *
-         * @throws IllegalArgumentException if a frame announces more than the maximum size
+         * @throws IllegalArgumentException if a frame announces more than the maximum size, or its bytes would
+         *                                  overrun the receive budget
          */
         public void feed(ByteBuf data) {
-            if (closed) {
-                return;
+            int at = data.readerIndex();
+            int end = data.writerIndex();
+            while (at < end && !closed) {
+                if (length < 0) {
+                    at = readLength(data, at);
+                    continue;
+                }
+                int have = bufferedBytes();
+                int n = (int) Math.min(length - have, end - at);
+                if (have == 0 && n == length) {
+                    emit(data.retainedSlice(at, n)); // the whole frame is in this chunk: lend a slice of it
+                    at += n;
+                    continue;
+                }
+                reserve(n);
+                if (n < COPY_BELOW) {
+                    if (tail != null && tail.writableBytes() < n) {
+                        sealTail();
+                    }
+                    if (tail == null) {
+                        tail = alloc.buffer((int) Math.min(Math.max(n, COPY_BELOW), length - have));
+                    }
+                    tail.writeBytes(data, at, n);
+                } else {
+                    sealTail();
+                    partial().addComponent(true, data.retainedSlice(at, n));
+                }
+                at += n;
+                if (have + n == length) {
+                    sealTail();
+                    ByteBuf frame = partial;
+                    partial = null;
+                    unreserve();
+                    emit(frame);
+                }
             }
-            buffer.writeBytes(data, data.readerIndex(), data.readableBytes());
-            while (true) {
-                int start = buffer.readerIndex();
-                long n = Varint.tryRead(buffer);
-                if (n == Varint.INCOMPLETE) {
-                    break;
-                }
-                if (n > maxFrameBytes) {
-                    throw new IllegalArgumentException("frame of " + n + " bytes exceeds the limit of " + maxFrameBytes);
-                }
-                if (buffer.readableBytes() < n) {
-                    buffer.readerIndex(start);
-                    break;
-                }
-                frames.accept(buffer.readBytes((int) n));
-                if (closed) { // the consumer closed us while handling the frame
-                    return;
+        }
+
+        private CompositeByteBuf partial() {
+            if (partial == null) {
+                partial = alloc.compositeBuffer(Integer.MAX_VALUE);
+            }
+            return partial;
+        }
+
+        /** Appends the small-pieces buffer to the frame, keeping the bytes in arrival order. */
+        private void sealTail() {
+            if (tail != null) {
+                partial().addComponent(true, tail);
+                tail = null;
+            }
+        }
+
+        private int readLength(ByteBuf data, int at) {
+            int b = data.getUnsignedByte(at++);
+            lengthValue |= (long) (b & 0x7F) << lengthShift;
+            lengthShift += 7;
+            if (lengthValue > maxFrameBytes || (lengthShift >= 63 && (b & 0x80) != 0)) {
+                throw new IllegalArgumentException("frame of " + (lengthValue > maxFrameBytes ? lengthValue + " bytes"
+                        : "an overlong length prefix") + " exceeds the limit of " + maxFrameBytes);
+            }
+            if ((b & 0x80) == 0) {
+                length = lengthValue;
+                lengthValue = 0;
+                lengthShift = 0;
+                if (length == 0) {
+                    emit(Unpooled.EMPTY_BUFFER);
                 }
             }
-            buffer.discardSomeReadBytes();
+            return at;
+        }
+
+        private void emit(ByteBuf frame) {
+            length = -1;
+            frames.accept(frame);
+        }
+
+        private void reserve(int n) {
+            if (stream != null) {
+                if (!stream.reserveReceived(n)) {
+                    throw new IllegalArgumentException("unfinished frames from " + stream.remotePeer()
+                            + " would exceed the receive budget");
+                }
+                reserved += n;
+            }
+        }
+
+        private void unreserve() {
+            if (stream != null && reserved > 0) {
+                stream.releaseReceived(reserved);
+            }
+            reserved = 0;
         }
 
         /** Bytes received but not yet part of a whole frame. */
         public int bufferedBytes() {
-            return buffer.readableBytes();
+            return (partial == null ? 0 : partial.readableBytes()) + (tail == null ? 0 : tail.readableBytes());
         }
 
         @Override
@@ -89,7 +184,15 @@ public final class FrameCodec {
                 return;
             }
             closed = true;
-            buffer.release();
+            if (tail != null) {
+                tail.release();
+                tail = null;
+            }
+            if (partial != null) {
+                partial.release();
+                partial = null;
+            }
+            unreserve();
         }
     }
 }

@@ -29,7 +29,7 @@ public final class FrameStream {
             @Override
             public void onData(P2pStream stream, ByteBuf data) {
                 if (reader == null) {
-                    reader = new FrameCodec.Reader(ByteBufAllocator.DEFAULT, maxFrameBytes, frame -> {
+                    reader = new FrameCodec.Reader(stream, ByteBufAllocator.DEFAULT, maxFrameBytes, frame -> {
                         try {
                             sink.onFrame(stream, frame);
                         } finally {

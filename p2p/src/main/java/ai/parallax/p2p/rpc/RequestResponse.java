@@ -47,18 +47,24 @@ public final class RequestResponse {
                     stream.closeWrite();
                 }
             });
-        }, null));
+        }, null, MAX_MESSAGE_BYTES));
     }
 
     /** Sends {@code request} (taking ownership) and completes with the response, which the caller must release. */
     public static CompletableFuture<ByteBuf> request(P2pNode node, PeerId peer, String protocol, ByteBuf request,
                                                      Duration timeout) {
+        return request(node, peer, protocol, request, MAX_MESSAGE_BYTES, timeout);
+    }
+
+    /** As {@link #request(P2pNode, PeerId, String, ByteBuf, Duration)}, refusing responses over {@code maxResponseBytes}. */
+    public static CompletableFuture<ByteBuf> request(P2pNode node, PeerId peer, String protocol, ByteBuf request,
+                                                     int maxResponseBytes, Duration timeout) {
         CompletableFuture<ByteBuf> response = new CompletableFuture<>();
         node.openStream(peer, protocol, new OneFrame((stream, frame) -> {
             if (!response.complete(frame)) {
                 frame.release();
             }
-        }, response)).whenComplete((stream, e) -> {
+        }, response, maxResponseBytes)).whenComplete((stream, e) -> {
             if (e != null) {
                 request.release();
                 response.completeExceptionally(e);
@@ -83,12 +89,14 @@ public final class RequestResponse {
 
         private final Sink sink;
         private final CompletableFuture<?> failures;
+        private final int maxBytes;
         private FrameCodec.Reader reader;
         private boolean received;
 
-        OneFrame(Sink sink, CompletableFuture<?> failures) {
+        OneFrame(Sink sink, CompletableFuture<?> failures, int maxBytes) {
             this.sink = sink;
             this.failures = failures;
+            this.maxBytes = maxBytes;
         }
 
         @Override
@@ -99,7 +107,7 @@ public final class RequestResponse {
                 return;
             }
             if (reader == null) {
-                reader = new FrameCodec.Reader(ByteBufAllocator.DEFAULT, MAX_MESSAGE_BYTES, frame -> {
+                reader = new FrameCodec.Reader(stream, ByteBufAllocator.DEFAULT, maxBytes, frame -> {
                     if (received) {
                         frame.release();
                         return;

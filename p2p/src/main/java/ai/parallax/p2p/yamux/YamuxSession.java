@@ -25,6 +25,7 @@ public final class YamuxSession extends ChannelInboundHandlerAdapter {
     private final PeerId remotePeer;
     private final YamuxConfig config;
     private final Consumer<YamuxStream> inboundStreams;
+    private final ReceiveBudget nodeBudget;
     private final Map<Integer, YamuxStream> streams = new HashMap<>();
     private final Map<Integer, CompletableFuture<Long>> pings = new HashMap<>();
     private final Map<Integer, Long> startTimes = new HashMap<>();
@@ -33,10 +34,20 @@ public final class YamuxSession extends ChannelInboundHandlerAdapter {
     private int nextStreamId;
     private int inboundCount;
     private long pendingWriteBytes;
+    private long heldBytes;
+    private long controlBacklog;
     private boolean goAwayReceived;
     private boolean closed;
+    private boolean failed;
 
     public YamuxSession(boolean dialer, PeerId remotePeer, YamuxConfig config, Consumer<YamuxStream> inboundStreams) {
+        this(dialer, remotePeer, config, new ReceiveBudget(config.maxHeldBytes()), inboundStreams);
+    }
+
+    /** @param nodeBudget shared by all sessions of a node, capping what their handlers hold together */
+    public YamuxSession(boolean dialer, PeerId remotePeer, YamuxConfig config, ReceiveBudget nodeBudget,
+                        Consumer<YamuxStream> inboundStreams) {
+        this.nodeBudget = nodeBudget;
         this.dialer = dialer;
         this.remotePeer = remotePeer;
         this.config = config;
@@ -124,8 +135,8 @@ public final class YamuxSession extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
-        if (!(msg instanceof YamuxFrame frame)) {
-            ReferenceCountUtil.release(msg);
+        if (!(msg instanceof YamuxFrame frame) || failed) {
+            ReferenceCountUtil.release(msg); // after a protocol error, the rest of what arrived is dropped unread
             return;
         }
         try {
@@ -141,6 +152,7 @@ public final class YamuxSession extends ChannelInboundHandlerAdapter {
         switch (f.type()) {
             case YamuxFrame.TYPE_PING -> {
                 if (f.has(YamuxFrame.FLAG_SYN)) {
+                    answerControl();
                     writeFrame(YamuxFrame.TYPE_PING, YamuxFrame.FLAG_ACK, 0, f.length());
                 } else if (f.has(YamuxFrame.FLAG_ACK)) {
                     int opaque = (int) f.length();
@@ -167,6 +179,7 @@ public final class YamuxSession extends ChannelInboundHandlerAdapter {
                 throw new YamuxException("peer opened stream " + id + " twice");
             }
             if (inboundCount >= config.maxInboundStreams() || closed) {
+                answerControl();
                 writeFrame(YamuxFrame.TYPE_WINDOW_UPDATE, YamuxFrame.FLAG_RST, id, 0);
                 return; // the frame's data, if any, is dropped with it
             }
@@ -199,9 +212,27 @@ public final class YamuxSession extends ChannelInboundHandlerAdapter {
         ctx.fireChannelReadComplete();
     }
 
+    /**
+     * Counts an answer we owe the peer for its control frame (a ping ack, a refused stream's reset). A peer that keeps
+     * sending them while not reading our answers would grow our outbound buffer without bound; while the socket is
+     * unwritable such answers are counted, and past {@link YamuxConfig#maxControlBacklog} the connection is closed.
+     */
+    private void answerControl() throws YamuxException {
+        if (ctx.channel().isWritable()) {
+            controlBacklog = 0;
+            return;
+        }
+        controlBacklog += YamuxFrame.HEADER_BYTES;
+        if (controlBacklog > config.maxControlBacklog()) {
+            throw new YamuxException("peer " + remotePeer + " sent control frames needing " + controlBacklog
+                    + " bytes of answers while not reading them (limit " + config.maxControlBacklog() + ")");
+        }
+    }
+
     @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
         if (ctx.channel().isWritable()) {
+            controlBacklog = 0;
             for (YamuxStream s : new ArrayList<>(streams.values())) {
                 s.drain();
             }
@@ -227,6 +258,7 @@ public final class YamuxSession extends ChannelInboundHandlerAdapter {
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         // A protocol violation here, or in a handler below us, ends the session: tell the peer why, then close.
+        failed = true;
         if (!closed && ctx.channel().isActive()) {
             int code = cause instanceof YamuxException ? YamuxFrame.GO_AWAY_PROTOCOL_ERROR : YamuxFrame.GO_AWAY_INTERNAL_ERROR;
             writeFrame(YamuxFrame.TYPE_GO_AWAY, 0, 0, code);
@@ -258,6 +290,27 @@ public final class YamuxSession extends ChannelInboundHandlerAdapter {
 
     void releasePending(long n) {
         pendingWriteBytes -= n;
+    }
+
+    boolean reserveHeld(long n) {
+        if (heldBytes + n > config.maxHeldBytes()) {
+            return false;
+        }
+        if (!nodeBudget.reserve(n)) {
+            return false;
+        }
+        heldBytes += n;
+        return true;
+    }
+
+    void releaseHeld(long n) {
+        heldBytes -= n;
+        nodeBudget.release(n);
+    }
+
+    /** Bytes this connection's handlers hold in unfinished frames. */
+    public long heldBytes() {
+        return heldBytes;
     }
 
     boolean channelWritable() {

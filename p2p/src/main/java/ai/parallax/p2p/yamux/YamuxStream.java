@@ -31,6 +31,7 @@ public final class YamuxStream implements P2pStream {
     private long receiveWindow;
     private long unacknowledged;
     private volatile long pendingBytes; // written on the event loop, read from any thread
+    private long heldBytes;             // reserved by the handler against the receive budgets
     private boolean finRequested;
     private boolean finSent;
     private boolean remoteClosed;
@@ -74,6 +75,24 @@ public final class YamuxStream implements P2pStream {
     @Override
     public long pendingWriteBytes() {
         return pendingBytes;
+    }
+
+    @Override
+    public boolean reserveReceived(long bytes) {
+        assert eventLoop().inEventLoop();
+        if (reset || !session.reserveHeld(bytes)) {
+            return false;
+        }
+        heldBytes += bytes;
+        return true;
+    }
+
+    @Override
+    public void releaseReceived(long bytes) {
+        assert eventLoop().inEventLoop();
+        long n = Math.min(bytes, heldBytes); // a reset already returned everything
+        heldBytes -= n;
+        session.releaseHeld(n);
     }
 
     @Override
@@ -245,6 +264,8 @@ public final class YamuxStream implements P2pStream {
         }
         queue.clear();
         pendingBytes = 0;
+        session.releaseHeld(heldBytes);
+        heldBytes = 0;
         session.removed(this);
         StreamHandler h = handler;
         if (h != null) {

@@ -6,6 +6,7 @@ import ai.parallax.p2p.identity.IdentityKeyPair;
 import ai.parallax.p2p.identity.PeerId;
 import ai.parallax.p2p.multiformats.Multiaddr;
 import ai.parallax.p2p.protocol.IdentifyInfo;
+import ai.parallax.p2p.rendezvous.SignedPeerRecord;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterAll;
@@ -97,6 +98,11 @@ class JsLibp2pInteropTest {
             assertThat(theirs.publicKey().peerId()).isEqualTo(jsPeer);
             assertThat(theirs.protocols()).contains("/ipfs/ping/1.0.0", "/ipfs/id/1.0.0");
             assertThat(theirs.agentVersion()).contains("js-libp2p");
+            // js-libp2p's signed peer record (RFC 0003 in an RFC 0002 envelope) verifies with our decoder
+            assertThat(theirs.signedPeerRecord()).as("js-libp2p sends a signed peer record").isNotNull();
+            SignedPeerRecord record = SignedPeerRecord.decode(theirs.signedPeerRecord());
+            assertThat(record.peerId()).isEqualTo(jsPeer);
+            assertThat(record.addresses()).contains(jsAddr.withoutPeerId());
 
             Duration rtt = node.ping(jsPeer).get(10, TimeUnit.SECONDS);
             assertThat(rtt).isPositive();
@@ -106,6 +112,9 @@ class JsLibp2pInteropTest {
             JsonNode identify = await(e -> e.path("event").asText().equals("identify") && e.path("peerId").asText().equals(us));
             assertThat(identify.get("agentVersion").asText()).startsWith("parallax/");
             assertThat(identify.get("protocols").toString()).contains("/ipfs/ping/1.0.0");
+            // and js-libp2p certified the signed peer record we sent with identify
+            assertThat(identify.get("signedPeerRecord").toString()).as(identify.toString())
+                    .contains(node.listenAddrs().getFirst().withoutPeerId().toString());
             // and it can ping us over the connection we opened
             command("ping " + us);
             JsonNode ping = await(e -> e.path("event").asText().equals("ping") && e.path("peerId").asText().equals(us)

@@ -205,4 +205,41 @@ class ClusterProtocolsTest {
         assertThat(java.util.Arrays.equals(values.get(0), big)).as("600k floats arrive unchanged").isTrue();
         assertThat(values.get(1)).containsExactly(1.5f, -2f);
     }
+
+    @Test
+    void lendingReceiverHandsOverTheDecryptedBytesIntact() throws Exception {
+        List<TensorHeader> headers = new ArrayList<>();
+        List<float[]> values = new ArrayList<>();
+        CompletableFuture<Void> two = new CompletableFuture<>();
+        scheduler.handle(ParallaxProtocols.ACTIVATIONS, () -> TensorStream.Receiver.lending(64L * 1024 * 1024,
+                (stream, header, data) -> {
+                    headers.add(header);
+                    float[] f = new float[(int) (header.byteLength() / 4)];
+                    for (int i = 0; i < f.length; i++) {
+                        f[i] = data.getFloatLE(data.readerIndex() + 4 * i);
+                    }
+                    values.add(f);
+                    if (values.size() == 2) {
+                        two.complete(null);
+                    }
+                }));
+        worker.dial(scheduler.listenAddrs().getFirst()).get(5, TimeUnit.SECONDS);
+        P2pStream s = worker.openStream(scheduler.peerId(), ParallaxProtocols.ACTIVATIONS, (st, d) -> { })
+                .get(5, TimeUnit.SECONDS);
+        float[] big = new float[3 * 1000 * 200];
+        for (int i = 0; i < big.length; i++) {
+            big[i] = i * -0.25f;
+        }
+        ByteBuffer bigBytes = ByteBuffer.allocate(big.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        bigBytes.asFloatBuffer().put(big);
+        ByteBuffer small = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putFloat(3f).putFloat(4f).flip();
+        TensorStream.send(s, TensorHeader.of(TensorHeader.DType.F32, 3, 1000, 200), bigBytes);
+        TensorStream.send(s, TensorHeader.of(TensorHeader.DType.F32, 1, 2), small).get(10, TimeUnit.SECONDS);
+        two.get(10, TimeUnit.SECONDS);
+        assertThat(headers).containsExactly(TensorHeader.of(TensorHeader.DType.F32, 3, 1000, 200),
+                TensorHeader.of(TensorHeader.DType.F32, 1, 2));
+        assertThat(java.util.Arrays.equals(values.get(0), big)).as("600k floats arrive unchanged").isTrue();
+        assertThat(values.get(1)).containsExactly(3f, 4f);
+        assertThat(scheduler.heldReceiveBytes()).as("finished tensors return their budget").isZero();
+    }
 }

@@ -1,6 +1,12 @@
 package ai.parallax.server.cli;
 
 import ai.parallax.models.WeightQuantization;
+import ai.parallax.p2p.P2pNode;
+import ai.parallax.p2p.mdns.MdnsPeerRouting;
+import ai.parallax.p2p.multiformats.Multiaddr;
+import ai.parallax.p2p.rendezvous.RendezvousClient;
+import ai.parallax.p2p.rendezvous.RendezvousPoint;
+import ai.parallax.p2p.rendezvous.RendezvousRegistration;
 import ai.parallax.runtime.engine.EngineConfig;
 import ai.parallax.server.api.ApiServer;
 import ai.parallax.server.cluster.ClusterScheduler;
@@ -12,8 +18,12 @@ import ai.parallax.server.dashboard.ModelCatalog;
 import ai.parallax.server.models.BundledModel;
 import ai.parallax.server.serve.KvCacheSizing;
 import ai.parallax.server.serve.LocalServer;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -141,6 +151,11 @@ public final class ServeCommand implements Callable<Integer> {
             description = "Cluster: the P2P identity key file (created if missing). Default: a fresh identity.")
     Path identity;
 
+    @Option(names = "--bootstrap", paramLabel = "<multiaddr>",
+            description = "Cluster: a rendezvous point to register this scheduler at, so that 'parallax join -s "
+                    + "<peer-id> --bootstrap <that point>' finds it from another network; repeatable.")
+    List<String> bootstrap = new ArrayList<>();
+
     @Option(names = "--no-mdns", description = "Cluster: do not announce the scheduler on the LAN (mDNS), so "
             + "'parallax join' needs -s.")
     boolean noMdns;
@@ -192,8 +207,16 @@ public final class ServeCommand implements Callable<Integer> {
         Long offered = memory == null ? null : KvCacheSizing.bytes(memory, Long.MAX_VALUE);
         java.util.concurrent.atomic.AtomicReference<ClusterScheduler> running =
                 new java.util.concurrent.atomic.AtomicReference<>();
-        java.util.concurrent.atomic.AtomicReference<AutoCloseable> announcer =
-                new java.util.concurrent.atomic.AtomicReference<>();
+        List<Multiaddr> points = new ArrayList<>();
+        for (String b : bootstrap) {
+            try {
+                points.add(Multiaddr.parse(b));
+            } catch (IllegalArgumentException e) {
+                throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--bootstrap " + b
+                        + " is not a multiaddr: " + e.getMessage());
+            }
+        }
+        List<AutoCloseable> discovery = java.util.Collections.synchronizedList(new ArrayList<>());
         ApiServer api;
         if (model == null && modelsDir != null) {
             // The model is chosen on the setup page; the scheduler starts then, on this API server.
@@ -203,7 +226,7 @@ public final class ServeCommand implements Callable<Integer> {
                 ClusterScheduler scheduler = ClusterScheduler.start(options(dir, choice.model(), choice.nodes(),
                         offered), out, api);
                 running.set(scheduler);
-                announce(scheduler, announcer, out);
+                announce(scheduler, points, discovery, out);
                 return view(scheduler, dir, choice.network(), choice.nodes(), events, offered);
             }));
             out.printf("dashboard on http://%s:%d/: choose a model from %s there%n", host, api.port(), modelsDir);
@@ -212,16 +235,15 @@ public final class ServeCommand implements Callable<Integer> {
             Path dir = model != null ? InputPaths.modelDirectory(model) : BundledModel.inUserCache().extract();
             ClusterScheduler scheduler = ClusterScheduler.start(options(dir, servedName(), nodes, offered), out);
             running.set(scheduler);
-            announce(scheduler, announcer, out);
+            announce(scheduler, points, discovery, out);
             api = scheduler.api();
             api.cluster(view(scheduler, dir, "lan", Math.max(1, nodes), java.util.List.of(), offered));
         }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            AutoCloseable mdns = announcer.get();
-            if (mdns != null) {
+            for (AutoCloseable d : List.copyOf(discovery)) {
                 try {
-                    mdns.close();
+                    d.close();
                 } catch (Exception ignored) {
                     // shutting down anyway
                 }
@@ -238,19 +260,39 @@ public final class ServeCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Announces the scheduler on the LAN, so 'parallax join' finds it without -s; a LAN without multicast is no error. */
-    private void announce(ClusterScheduler scheduler, java.util.concurrent.atomic.AtomicReference<AutoCloseable> into,
+    /**
+     * Makes the scheduler findable: it serves /rendezvous/1.0.0 (so nodes can find it, and each other, by peer id),
+     * answers mDNS on the LAN (so 'parallax join' works without -s), and registers at the --bootstrap points. A LAN
+     * without multicast is no error: nodes then need -s.
+     */
+    private void announce(ClusterScheduler scheduler, List<Multiaddr> points, List<AutoCloseable> into,
                           PrintWriter out) {
-        if (noMdns) {
-            return;
+        P2pNode node = scheduler.node();
+        RendezvousPoint.serve(node);
+        boolean mdnsOn = false;
+        if (!noMdns) {
+            try {
+                MdnsPeerRouting mdns = new MdnsPeerRouting(node, true,
+                        ai.parallax.server.cluster.LanDiscovery.group(mdnsPort), null, Duration.ofSeconds(10),
+                        Duration.ofSeconds(5));
+                node.addRouting(mdns);
+                into.add(mdns);
+                mdnsOn = true;
+            } catch (IOException e) {
+                out.println("not announced on the LAN (mDNS failed: " + e.getMessage() + "); nodes need -s to join");
+            }
         }
-        try {
-            into.set(ai.parallax.server.cluster.LanDiscovery.announce(scheduler.node(), mdnsPort));
+        for (Multiaddr point : points) {
+            into.add(RendezvousRegistration.start(node, point, RendezvousClient.PARALLAX_NAMESPACE,
+                    Duration.ofHours(2)));
+        }
+        if (mdnsOn) {
             out.println("announced on the LAN (mDNS): nodes here can join with 'parallax join --token "
                     + scheduler.joinToken() + "'");
-        } catch (java.io.IOException e) {
-            out.println("not announced on the LAN (mDNS failed: " + e.getMessage() + "); nodes need -s to join");
         }
+        out.printf("peer id %s; rendezvous point on /rendezvous/1.0.0%s; nodes may also name the scheduler by peer "
+                + "id alone (join -s %s, found with mDNS or --bootstrap <this address>)%n", node.peerId(),
+                points.isEmpty() ? "" : ", registered at " + points, node.peerId());
         out.flush();
     }
 

@@ -21,9 +21,9 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Finding the scheduler on the local network, for {@code parallax join} without {@code -s}. The scheduler announces
- * its P2P addresses over mDNS (libp2p's {@code _p2p._udp.local} service, {@link MdnsDiscovery}); a joining node
- * listens for a few seconds and then asks each peer it heard whether it admits the join token. Any libp2p peer on
+ * Finding the scheduler on the local network, for {@code parallax join} without {@code -s}. {@code serve} announces
+ * the scheduler's P2P addresses over mDNS (libp2p's {@code _p2p._udp.local} service, {@link MdnsDiscovery}, through
+ * {@code MdnsPeerRouting}); a joining node listens for a few seconds and then asks each peer it heard whether it admits the join token. Any libp2p peer on
  * the LAN may answer mDNS, so only a peer that admits the token counts as this cluster's scheduler.
  */
 public final class LanDiscovery {
@@ -33,13 +33,6 @@ public final class LanDiscovery {
     }
 
     private LanDiscovery() {
-    }
-
-    /** Starts answering mDNS queries with {@code node}'s addresses; close the result to stop. */
-    public static MdnsDiscovery announce(P2pNode node, int port) throws IOException {
-        // The scheduler only answers; it looks for nobody, so its own queries can be rare.
-        return new MdnsDiscovery(node.peerId(), node::listenAddrs, (peer, addrs) -> { }, group(port), null,
-                Duration.ofMinutes(5)).start();
     }
 
     /** Every peer heard on the LAN within {@code wait}, with its addresses, in the order heard. */
