@@ -43,6 +43,9 @@ public final class Launcher {
     public static void main(String[] args) throws Throwable {
         boolean javaIsNewEnough = Runtime.version().feature() >= REQUIRED_FEATURE;
         if (javaIsNewEnough && ModuleLayer.boot().findModule(VECTOR_MODULE).isPresent()) {
+            if (Boolean.getBoolean(RELAUNCHED_PROPERTY)) {
+                exitWithTheLauncher();
+            }
             invokeRealMain(args);
             return;
         }
@@ -67,6 +70,19 @@ public final class Launcher {
             java = JdkLocator.javaBinary(jdk.get());
         }
         System.exit(relaunch(java, args));
+    }
+
+    /**
+     * In the re-executed JVM: stop when the launcher process is gone. Its shutdown hook stops us when it is stopped
+     * with a signal it can handle, but {@code kill -9} runs no hook, and a node left running without its launcher
+     * would keep serving (and holding its port) with nobody able to stop it by the pid the user knows. Exiting runs
+     * our own shutdown hooks, so a cluster node still leaves cleanly.
+     */
+    private static void exitWithTheLauncher() {
+        ProcessHandle.current().parent().ifPresent(launcher -> launcher.onExit().thenRun(() -> {
+            System.err.println("parallax: the launcher process (pid " + launcher.pid() + ") is gone; stopping");
+            System.exit(137);
+        }));
     }
 
     private static void invokeRealMain(String[] args) throws Throwable {

@@ -80,6 +80,39 @@ class LauncherTest {
     }
 
     @Test
+    void theRelaunchedJvmStopsWhenItsLauncherIsKilled(@TempDir Path temp) throws Exception {
+        // A long-running command: serve on a free port. kill -9 of the launcher runs none of its hooks, so only the
+        // child's own watch on its parent can stop the child.
+        List<String> command = new ArrayList<>(List.of(JDK25_JAVA.toString(), "-cp", CLASS_PATH,
+                Launcher.class.getName(), "serve", "--host", "127.0.0.1", "--port", "0", "--threads", "1",
+                "--kv-cache-memory", "8MiB"));
+        Process launcher = new ProcessBuilder(command).redirectOutput(temp.resolve("out.txt").toFile())
+                .redirectError(temp.resolve("err.txt").toFile()).start();
+        ProcessHandle child = null;
+        try {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (child == null && System.nanoTime() < deadline) {
+                child = launcher.toHandle().children().findFirst().orElse(null);
+                Thread.sleep(50);
+            }
+            assertThat(child).as("the relaunched JVM").isNotNull();
+            launcher.destroyForcibly(); // SIGKILL
+            launcher.waitFor(10, TimeUnit.SECONDS);
+
+            boolean childStopped = child.onExit().completeOnTimeout(null, 30, TimeUnit.SECONDS).join() != null
+                    || !child.isAlive();
+            assertThat(childStopped).as("the relaunched JVM stopped after its launcher was killed").isTrue();
+            assertThat(Files.readString(temp.resolve("err.txt"))).contains("the launcher process (pid "
+                    + launcher.pid() + ") is gone; stopping");
+        } finally {
+            if (child != null) {
+                child.destroyForcibly();
+            }
+            launcher.destroyForcibly();
+        }
+    }
+
+    @Test
     void relaunchCommandAddsTheFlagsThenTheUsersJvmOptionsThenTheSameArguments() {
         List<String> command = Launcher.relaunchCommand(Path.of("/jdk/bin/java"), List.of("-Xmx2g"), "parallax.jar",
                 new String[] {"generate", "-p", "Once upon a time"});
