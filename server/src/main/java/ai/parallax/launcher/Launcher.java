@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -29,6 +30,9 @@ public final class Launcher {
 
     /** Set on the re-executed JVM, so that a JDK that still lacks the vector module fails instead of looping. */
     static final String RELAUNCHED_PROPERTY = "parallax.launcher.relaunched";
+
+    /** The launcher's pid, given to the re-executed JVM so that it stops when the launcher is gone. */
+    static final String LAUNCHER_PID_PROPERTY = "parallax.launcher.pid";
 
     /** The flags a plain {@code java -jar} cannot supply. */
     static final List<String> REQUIRED_JVM_FLAGS = List.of(
@@ -79,10 +83,18 @@ public final class Launcher {
      * our own shutdown hooks, so a cluster node still leaves cleanly.
      */
     private static void exitWithTheLauncher() {
-        ProcessHandle.current().parent().ifPresent(launcher -> launcher.onExit().thenRun(() -> {
-            System.err.println("parallax: the launcher process (pid " + launcher.pid() + ") is gone; stopping");
+        String pid = System.getProperty(LAUNCHER_PID_PROPERTY);
+        if (pid == null) {
+            return;
+        }
+        // By pid, not parent(): a launcher killed while this JVM starts leaves it re-parented to init.
+        Optional<ProcessHandle> launcher = ProcessHandle.of(Long.parseLong(pid));
+        CompletableFuture<ProcessHandle> gone = launcher.map(ProcessHandle::onExit)
+                .orElseGet(() -> CompletableFuture.completedFuture(null));
+        gone.thenRun(() -> {
+            System.err.println("parallax: the launcher process (pid " + pid + ") is gone; stopping");
             System.exit(137);
-        }));
+        });
     }
 
     private static void invokeRealMain(String[] args) throws Throwable {
@@ -117,6 +129,7 @@ public final class Launcher {
         command.addAll(REQUIRED_JVM_FLAGS);
         command.addAll(jvmArguments);
         command.add("-D" + RELAUNCHED_PROPERTY + "=true");
+        command.add("-D" + LAUNCHER_PID_PROPERTY + "=" + ProcessHandle.current().pid());
         command.add("-cp");
         command.add(classPath);
         command.add(Launcher.class.getName());

@@ -101,7 +101,8 @@ class LauncherTest {
 
             boolean childStopped = child.onExit().completeOnTimeout(null, 30, TimeUnit.SECONDS).join() != null
                     || !child.isAlive();
-            assertThat(childStopped).as("the relaunched JVM stopped after its launcher was killed").isTrue();
+            assertThat(childStopped).as("the relaunched JVM stopped after its launcher was killed; its stderr: "
+                    + Files.readString(temp.resolve("err.txt"))).isTrue();
             assertThat(Files.readString(temp.resolve("err.txt"))).contains("the launcher process (pid "
                     + launcher.pid() + ") is gone; stopping");
         } finally {
@@ -119,7 +120,8 @@ class LauncherTest {
 
         assertThat(command).containsExactly("/jdk/bin/java", "--add-modules", "jdk.incubator.vector",
                 "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-Xmx2g",
-                "-Dparallax.launcher.relaunched=true", "-cp", "parallax.jar", "ai.parallax.launcher.Launcher",
+                "-Dparallax.launcher.relaunched=true",
+                "-Dparallax.launcher.pid=" + ProcessHandle.current().pid(), "-cp", "parallax.jar", "ai.parallax.launcher.Launcher",
                 "generate", "-p", "Once upon a time");
     }
 

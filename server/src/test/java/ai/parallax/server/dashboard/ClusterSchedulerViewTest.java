@@ -128,7 +128,7 @@ class ClusterSchedulerViewTest {
     }
 
     @Test
-    void allocationBeingLoadedShowsItsPipelineNotReady() {
+    void allocationBeingLoadedShowsItsPipelineNotReadyAndEachNodesReportedProgress() {
         ClusterSnapshot snap = snapshot(null, twoStages(), false, "loading");
         ClusterStatus s = view(snap).toStatus(snap, java.util.Map.of(), List.of(), 5_000);
 
@@ -137,7 +137,8 @@ class ClusterSchedulerViewTest {
         assertThat(s.pipelines().getFirst().ready()).isFalse();
         assertThat(s.nodes().get(1).state()).isEqualTo("loading");
         assertThat(s.nodes().get(1).layers()).isEqualTo(new ClusterStatus.LayerSpan(2, 5, 5));
-        assertThat(s.nodes().get(1).loadProgress()).isZero();
+        // member() gives a loading node the progress 0.5, as if the node had reported half its stage loaded.
+        assertThat(s.nodes().get(1).loadProgress()).isEqualTo(0.5);
     }
 
     @Test
