@@ -117,14 +117,14 @@ public final class ModelBenchmark {
             com.sun.management.ThreadMXBean threads =
                     (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
             long[] ids = threads.getAllThreadIds();
-            long before = sum(threads.getThreadAllocatedBytes(ids));
+            long[] before = threads.getThreadAllocatedBytes(ids);
             long start = System.nanoTime();
             for (int position = 0; position < tokens; position++) {
                 Tensor logits = model.forward(step, 1, position, cache, false);
                 step[0] = ops.argmax(logits, 0);
             }
             long elapsed = System.nanoTime() - start;
-            allocated[0] = sum(threads.getThreadAllocatedBytes(ids)) - before;
+            allocated[0] = allocatedBetween(before, threads.getThreadAllocatedBytes(ids));
             return new Throughput(tokens, elapsed * 1e-9);
         }
     }
@@ -169,10 +169,17 @@ public final class ModelBenchmark {
         return ids;
     }
 
-    private static long sum(long[] values) {
+    /**
+     * Bytes allocated between two readings of the same threads. A thread that ended in between reads -1 (the
+     * common pool's workers that quantised the weights end this way) and counts nothing: summing each reading on
+     * its own made the difference negative, which passed the warm-up's "compiled" test before C2 had run.
+     */
+    static long allocatedBetween(long[] before, long[] after) {
         long total = 0;
-        for (long v : values) {
-            total += Math.max(0, v);
+        for (int i = 0; i < before.length; i++) {
+            if (before[i] >= 0 && after[i] >= before[i]) {
+                total += after[i] - before[i];
+            }
         }
         return total;
     }
