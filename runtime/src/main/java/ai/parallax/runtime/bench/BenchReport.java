@@ -58,6 +58,11 @@ public record BenchReport(Machine machine, ModelCost cost, List<Row> rows, doubl
                     b.batch() * machine.bandwidth() / bytesPerStep,
                     machine.fmaRate() / cost.flopsPerToken(batchedContext)));
         }
+        if (m.longContextDecode() != null) {
+            double longContext = settings.longContext() + settings.decodeTokens() / 2.0;
+            rows.add(Row.of("decode @" + settings.longContext(), 1, m.longContextDecode(),
+                    machine.bandwidth() / cost.bytesPerToken(longContext), Double.NaN));
+        }
         return new BenchReport(machine, cost, List.copyOf(rows), m.decodeAllocatedBytesPerToken());
     }
 }

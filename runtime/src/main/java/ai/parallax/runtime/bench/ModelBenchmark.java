@@ -25,13 +25,30 @@ public final class ModelBenchmark {
     /** Below this many heap bytes per decoded token, no step runs uncompiled vector code any more. */
     private static final long COMPILED_BYTES_PER_TOKEN = 1024;
 
-    /** What to measure. */
-    public record Settings(int promptTokens, int decodeTokens, List<Integer> batchSizes, int batchedSteps, long seed) {
+    /**
+     * What to measure. {@code longContext}, when positive, adds a batch-1 decode of {@code decodeTokens} tokens
+     * that starts at that position, so every step attends to at least that many cached positions.
+     */
+    public record Settings(int promptTokens, int decodeTokens, List<Integer> batchSizes, int batchedSteps, long seed,
+                           int longContext) {
         public Settings {
             if (promptTokens < 1 || decodeTokens < 1 || batchedSteps < 1) {
                 throw new IllegalArgumentException("prompt, decode and batched step counts must be at least 1");
             }
+            if (longContext < 0) {
+                throw new IllegalArgumentException("the long-context position must not be negative, got "
+                        + longContext);
+            }
             batchSizes = List.copyOf(batchSizes);
+        }
+
+        public Settings(int promptTokens, int decodeTokens, List<Integer> batchSizes, int batchedSteps, long seed) {
+            this(promptTokens, decodeTokens, batchSizes, batchedSteps, seed, 0);
+        }
+
+        /** Positions the model must hold for every run. */
+        public int positionsNeeded() {
+            return Math.max(promptTokens, Math.max(longContext + decodeTokens + 1, batchedSteps)) + 1;
         }
     }
 
@@ -46,9 +63,16 @@ public final class ModelBenchmark {
     public record Batched(int batch, Throughput throughput) {
     }
 
-    /** Everything measured; allocation is what all threads allocated on the heap per decoded token. */
+    /**
+     * Everything measured; allocation is what all threads allocated on the heap per decoded token.
+     * {@code longContextDecode} is null when no long-context run was asked for.
+     */
     public record Measurements(Throughput prefill, Throughput decode, List<Batched> batched,
-                               double decodeAllocatedBytesPerToken) {
+                               double decodeAllocatedBytesPerToken, Throughput longContextDecode) {
+        public Measurements(Throughput prefill, Throughput decode, List<Batched> batched,
+                            double decodeAllocatedBytesPerToken) {
+            this(prefill, decode, batched, decodeAllocatedBytesPerToken, null);
+        }
     }
 
     private final CausalLanguageModel model;
@@ -76,8 +100,30 @@ public final class ModelBenchmark {
         for (int batch : settings.batchSizes()) {
             batched.add(new Batched(batch, batchedDecode(batch, settings.batchedSteps())));
         }
+        Throughput longContext = null;
+        if (settings.longContext() > 0) {
+            decodeFrom(settings.longContext(), Math.min(8, settings.decodeTokens()));
+            longContext = decodeFrom(settings.longContext(), settings.decodeTokens());
+        }
         return new Measurements(prefill, decode, List.copyOf(batched),
-                (double) allocated[0] / settings.decodeTokens());
+                (double) allocated[0] / settings.decodeTokens(), longContext);
+    }
+
+    /**
+     * Greedy decoding of {@code tokens} tokens from position {@code context}: each step attends to every earlier
+     * position of the cache. Those positions hold whatever the fresh cache holds, which costs the same time as a
+     * real prompt's keys and values and saves prefilling one.
+     */
+    public Throughput decodeFrom(int context, int tokens) {
+        try (KvCache cache = model.newKvCache(context + tokens + 1)) {
+            int[] step = {randomTokens(1)[0]};
+            long start = System.nanoTime();
+            for (int position = context; position < context + tokens; position++) {
+                Tensor logits = model.forward(step, 1, position, cache, false);
+                step[0] = ops.argmax(logits, 0);
+            }
+            return new Throughput(tokens, (System.nanoTime() - start) * 1e-9);
+        }
     }
 
     private void warmUp() {
