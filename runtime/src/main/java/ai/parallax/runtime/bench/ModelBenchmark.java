@@ -52,8 +52,17 @@ public final class ModelBenchmark {
         }
     }
 
-    /** Tokens per second of one run, and how many tokens it timed. */
-    public record Throughput(int tokens, double seconds) {
+    /**
+     * Tokens per second of one run, and how many tokens it timed. {@code cpuCores} is the CPU time the process got
+     * during the run over {@code seconds}: the cores it kept busy on average (NaN where not measured). On a shared
+     * machine, fewer than the threads it ran means other work took the cores, and the rate is lower than the
+     * machine allows.
+     */
+    public record Throughput(int tokens, double seconds, double cpuCores) {
+        public Throughput(int tokens, double seconds) {
+            this(tokens, seconds, Double.NaN);
+        }
+
         public double tokensPerSecond() {
             return tokens / seconds;
         }
@@ -74,6 +83,9 @@ public final class ModelBenchmark {
             this(prefill, decode, batched, decodeAllocatedBytesPerToken, null);
         }
     }
+
+    private static final com.sun.management.OperatingSystemMXBean PROCESS =
+            (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
 
     private final CausalLanguageModel model;
     private final Ops ops;
@@ -117,12 +129,12 @@ public final class ModelBenchmark {
     public Throughput decodeFrom(int context, int tokens) {
         try (KvCache cache = model.newKvCache(context + tokens + 1)) {
             int[] step = {randomTokens(1)[0]};
-            long start = System.nanoTime();
+            Stopwatch watch = new Stopwatch();
             for (int position = context; position < context + tokens; position++) {
                 Tensor logits = model.forward(step, 1, position, cache, false);
                 step[0] = ops.argmax(logits, 0);
             }
-            return new Throughput(tokens, (System.nanoTime() - start) * 1e-9);
+            return watch.stop(tokens);
         }
     }
 
@@ -146,10 +158,10 @@ public final class ModelBenchmark {
     public Throughput prefill(int tokens) {
         int[] prompt = randomTokens(tokens);
         try (KvCache cache = model.newKvCache(tokens)) {
-            long start = System.nanoTime();
+            Stopwatch watch = new Stopwatch();
             Tensor logits = model.forward(prompt, tokens, 0, cache, false);
             ops.argmax(logits, 0);
-            return new Throughput(tokens, (System.nanoTime() - start) * 1e-9);
+            return watch.stop(tokens);
         }
     }
 
@@ -164,14 +176,14 @@ public final class ModelBenchmark {
                     (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
             long[] ids = threads.getAllThreadIds();
             long[] before = threads.getThreadAllocatedBytes(ids);
-            long start = System.nanoTime();
+            Stopwatch watch = new Stopwatch();
             for (int position = 0; position < tokens; position++) {
                 Tensor logits = model.forward(step, 1, position, cache, false);
                 step[0] = ops.argmax(logits, 0);
             }
-            long elapsed = System.nanoTime() - start;
+            Throughput throughput = watch.stop(tokens);
             allocated[0] = allocatedBetween(before, threads.getThreadAllocatedBytes(ids));
-            return new Throughput(tokens, elapsed * 1e-9);
+            return throughput;
         }
     }
 
@@ -190,7 +202,7 @@ public final class ModelBenchmark {
             }
             int[] tokens = randomTokens(batch);
             BatchLayout layout = new BatchLayout(BLOCK_SIZE);
-            long start = System.nanoTime();
+            Stopwatch watch = new Stopwatch();
             for (int position = 0; position < steps; position++) {
                 layout.clear();
                 for (int s = 0; s < batch; s++) {
@@ -203,7 +215,20 @@ public final class ModelBenchmark {
                     tokens[s] = ops.argmax(logits, s);
                 }
             }
-            return new Throughput(batch * steps, (System.nanoTime() - start) * 1e-9);
+            return watch.stop(batch * steps);
+        }
+    }
+
+    /** Wall time and the process's CPU time since it was made. */
+    private final class Stopwatch {
+        private final long startNanos = System.nanoTime();
+        private final long startCpu = PROCESS.getProcessCpuTime();
+
+        Throughput stop(int tokens) {
+            double seconds = (System.nanoTime() - startNanos) * 1e-9;
+            long cpu = PROCESS.getProcessCpuTime();
+            double cores = startCpu < 0 || cpu < 0 ? Double.NaN : (cpu - startCpu) * 1e-9 / seconds;
+            return new Throughput(tokens, seconds, cores);
         }
     }
 

@@ -91,12 +91,15 @@ class ModelCostTest {
         BenchReport.Machine machine = new BenchReport.Machine(2, 30e9, 50e9, 200e9, 400e9, 60e9, 450e9);
         Settings settings = new Settings(512, 128, List.of(), 16, 0, 8192);
         Measurements m = new Measurements(new Throughput(512, 10.0), new Throughput(128, 16.0), List.of(), 0,
-                new Throughput(128, 32.0));
+                new Throughput(128, 32.0, 1.5));
         BenchReport report = BenchReport.of(machine, cost, settings, m);
 
         BenchReport.Row longContext = report.rows().get(2);
         assertThat(longContext.name()).isEqualTo("decode @8192");
         assertThat(longContext.tokensPerSecond()).isEqualTo(4.0);
+        // 1.5 cores busy on average out of the 2 threads the model ran with.
+        assertThat(longContext.cpuShare()).isEqualTo(0.75);
+        assertThat(report.rows().get(0).cpuShare()).isNaN();
         // Mean context 8192 + 64: 16 layers x 2 (K and V) x 512 floats of 4 bytes per position, about 0.54 GB.
         double kvBytes = 2.0 * 16 * (8192 + 64) * 512 * 4;
         assertThat(longContext.ceiling()).isCloseTo(50e9 / (cost.weightBytesRead() + kvBytes), within(1e-9));

@@ -237,13 +237,16 @@ public final class BenchCommand implements Callable<Integer> {
                         + "FMA peak %.0f GFLOP/s (best %.0f; 1 thread %.0f)%n", m.threads(), m.bandwidth() / 1e9,
                 m.bandwidthBest() / 1e9, m.bandwidthOneThread() / 1e9, m.fmaRate() / 1e9, m.fmaRateBest() / 1e9,
                 m.fmaRateOneThread() / 1e9);
-        out.printf(Locale.ROOT, "%-16s %8s %12s %16s %16s %8s%n", "run", "tokens", "tokens/s", "memory ceiling",
-                "compute ceiling", "% ceil");
+        out.printf(Locale.ROOT, "%-16s %8s %12s %16s %16s %8s %6s%n", "run", "tokens", "tokens/s", "memory ceiling",
+                "compute ceiling", "% ceil", "cpu %");
         for (BenchReport.Row row : r.rows()) {
-            out.printf(Locale.ROOT, "%-16s %8d %12.2f %16s %16s %7.1f%%%n", row.name(), row.tokens(),
+            out.printf(Locale.ROOT, "%-16s %8d %12.2f %16s %16s %7.1f%% %5s%%%n", row.name(), row.tokens(),
                     row.tokensPerSecond(), figure(row.bandwidthCeiling()), figure(row.computeCeiling()),
-                    row.percentOfCeiling());
+                    row.percentOfCeiling(), Double.isNaN(row.cpuShare()) ? "-"
+                            : String.format(Locale.ROOT, "%.0f", 100 * row.cpuShare()));
         }
+        out.printf(Locale.ROOT, "cpu %%: CPU time the process got over wall time x threads; well below 100, other "
+                + "work took the cores during that run%n");
         out.printf(Locale.ROOT, "heap allocated per decoded token: %.0f bytes (all threads)%n",
                 r.decodeAllocatedBytesPerToken());
     }
