@@ -105,6 +105,14 @@ public final class ModelBenchmark {
     /** Runs every measurement of {@code settings}. */
     public Measurements run(Settings settings) {
         warmUp();
+        // Each timed shape once beforehand: a branch first taken in a timed run (a prompt of 512 splits into token
+        // chunks a 128-token warm-up never made, batch 32 fills tiles batch 4 does not) is an uncommon trap that
+        // sends the compiled kernel back to profiled code, which boxes every vector until C2 compiles it again;
+        // on a loaded machine that took long enough to show as a gigabyte allocated per token.
+        prefill(settings.promptTokens());
+        for (int batch : settings.batchSizes()) {
+            batchedDecode(batch, 2);
+        }
         Throughput prefill = prefill(settings.promptTokens());
         long[] allocated = new long[1];
         Throughput decode = decode(settings.decodeTokens(), allocated);
