@@ -26,8 +26,12 @@ import jdk.incubator.vector.VectorOperators;
  * the {@code N·k} weights.
  *
  * <p>Decode (one token) streams eight weight rows per pass. Several tokens use 4 × 4 register tiles (each
- * weight vector converted once per four tokens) over chunks of tokens whose activations fit in the L2 cache, so
- * the weights of a row block are reused from L1 while the activations come from L2, not from memory.
+ * weight vector converted once per four tokens) over chunks of tokens whose activations fit in the L2 cache.
+ * Within a chunk the activations stay put and the weights move: the four token rows of a tile, over a span of k,
+ * sit in L1 while a group of weight row blocks (held in L2) passes under them; then the next tile of tokens meets
+ * the same group. A weight load brings 32 BF16 elements and an activation load only 16 floats, so letting the
+ * weights come from L2 halves the L2 traffic of the opposite order (measured 10–15% more FLOP/s per core on the
+ * shapes of a 1B model at 8 and 32 tokens).
  *
  * <p>The even/odd extraction is written out at every use rather than in a helper: a vector that crosses a call C2
  * did not inline is boxed on the heap.
@@ -36,9 +40,23 @@ import jdk.incubator.vector.VectorOperators;
  * larger product first needs it.
  */
 final class Bf16PairedMatmul implements WorkerPool.ParallelTask {
-    /** Activations of one token chunk should stay in a core's L2 cache (at least 512 KiB on current x86). */
-    private static final long CHUNK_BYTES = 192 << 10;
+    /**
+     * Activations of one token chunk over one span of k should stay in a core's L2 cache (at least 512 KiB on
+     * current x86) beside a group of weights ({@link #GROUP_BYTES}).
+     */
+    private static final long CHUNK_BYTES = 256 << 10;
     private static final int BLOCK = 2 * L;
+    /**
+     * Elements of k that one tile of four tokens covers before moving on: four rows of activations over this span
+     * (32 KiB) stay in a 48 KiB L1 data cache while the weight rows stream past them. A multiple of {@link #BLOCK},
+     * so every span starts on a pair block.
+     */
+    private static final int K_SPAN = 2048;
+    /**
+     * Weight bytes of one group of row blocks over one span: small enough to stay in L2 while every token tile of
+     * the chunk passes over them, so each weight byte comes from memory once per chunk.
+     */
+    private static final long GROUP_BYTES = 256 << 10;
 
     private final Arena arena;
     private final float[][] sums;
@@ -122,30 +140,43 @@ final class Bf16PairedMatmul implements WorkerPool.ParallelTask {
             }
             return;
         }
-        int chunk = (int) Math.max(4, CHUNK_BYTES / xRowBytes / 4 * 4);
         int lastToken = tokens - 1;
+        int span = Math.min(k, K_SPAN);
+        int chunk = (int) Math.max(4, CHUNK_BYTES / (4L * span) / 4 * 4);
+        int groupBlocks = (int) Math.max(1, GROUP_BYTES / (4L * 2 * span));
         for (int t0 = 0; t0 < tokens; t0 += chunk) {
             int t1 = Math.min(tokens, t0 + chunk);
-            for (int b = from; b < to; b++) {
-                int r = 4 * b;
-                int valid = Math.min(4, n - r);
-                long w0 = rowBytes * r;
-                long w1 = rowBytes * Math.min(r + 1, last);
-                long w2 = rowBytes * Math.min(r + 2, last);
-                long w3 = rowBytes * Math.min(r + 3, last);
-                for (int t = t0; t < t1; t += 4) {
-                    int remaining = t1 - t;
-                    if (remaining == 1) {
-                        rows4(pairedX, xRowBytes * t, w, w0, w1, w2, w3, k, s);
-                        store(s, 0, t, r, valid);
-                        continue;
-                    }
-                    tile4x4(pairedX, xRowBytes * t, xRowBytes * Math.min(t + 1, lastToken),
-                            xRowBytes * Math.min(t + 2, lastToken), xRowBytes * Math.min(t + 3, lastToken),
-                            w, w0, w1, w2, w3, k, s);
-                    int validTokens = Math.min(4, remaining);
-                    for (int i = 0; i < validTokens; i++) {
-                        store(s, 4 * i, t + i, r, valid);
+            for (int g = from; g < to; g += groupBlocks) {
+                int gEnd = Math.min(to, g + groupBlocks);
+                for (int k0 = 0; k0 < k; k0 += span) {
+                    int len = Math.min(span, k - k0);
+                    boolean accumulate = k0 > 0;
+                    long xk = 4L * k0;
+                    long wk = 2L * k0;
+                    for (int t = t0; t < t1; t += 4) {
+                        int remaining = t1 - t;
+                        long x0 = xRowBytes * t + xk;
+                        long x1 = xRowBytes * Math.min(t + 1, lastToken) + xk;
+                        long x2 = xRowBytes * Math.min(t + 2, lastToken) + xk;
+                        long x3 = xRowBytes * Math.min(t + 3, lastToken) + xk;
+                        int validTokens = Math.min(4, remaining);
+                        for (int b = g; b < gEnd; b++) {
+                            int r = 4 * b;
+                            int valid = Math.min(4, n - r);
+                            long w0 = rowBytes * r + wk;
+                            long w1 = rowBytes * Math.min(r + 1, last) + wk;
+                            long w2 = rowBytes * Math.min(r + 2, last) + wk;
+                            long w3 = rowBytes * Math.min(r + 3, last) + wk;
+                            if (remaining == 1) {
+                                rows4(pairedX, x0, w, w0, w1, w2, w3, len, s);
+                                store(s, 0, t, r, valid, accumulate);
+                                continue;
+                            }
+                            tile4x4(pairedX, x0, x1, x2, x3, w, w0, w1, w2, w3, len, s);
+                            for (int i = 0; i < validTokens; i++) {
+                                store(s, 4 * i, t + i, r, valid, accumulate);
+                            }
+                        }
                     }
                 }
             }
@@ -153,10 +184,17 @@ final class Bf16PairedMatmul implements WorkerPool.ParallelTask {
     }
 
     private void store(float[] s, int at, int token, int row, int valid) {
+        store(s, at, token, row, valid, false);
+    }
+
+    /** Writes {@code valid} sums plus the bias, or with {@code accumulate} adds them to an earlier span's sums. */
+    private void store(float[] s, int at, int token, int row, int valid, boolean accumulate) {
         long base = ((long) token * n + row) * 4;
         for (int j = 0; j < valid; j++) {
             float v = s[at + j];
-            if (bias != null) {
+            if (accumulate) {
+                v += out.get(FLOAT, base + 4L * j);
+            } else if (bias != null) {
                 v += VectorLoads.scalar(biasType, bias, row + j);
             }
             out.set(FLOAT, base + 4L * j, v);

@@ -373,10 +373,10 @@ public final class SimdOps implements Ops {
             }
             work += (long) batch.tokenCount(s) * (batch.startPosition(s) + batch.tokenCount(s));
         }
-        long units = (long) batch.tokenCount() * heads;
         pagedAttentionTask.set(q.data(), keyPool.data(), valuePool.data(), out.data(), batch, heads, kvHeads, headDim,
                 scale);
-        pool.run(pagedAttentionTask, work * heads * headDim < parallelThreshold ? 1 : (int) Math.min(units, pool.size()));
+        int units = pagedAttentionTask.units(pool.size());
+        pool.run(pagedAttentionTask, work * heads * headDim < parallelThreshold ? 1 : Math.min(units, pool.size()));
         pagedAttentionTask.clear();
     }
 

@@ -44,7 +44,8 @@ class PagedAttentionTest {
     }
 
     @ParameterizedTest(name = "{0}/{1} heads x {2}, blocks of {3}")
-    @CsvSource({"4,4,16,4", "4,2,17,3", "8,2,64,16", "2,1,3,1", "6,3,32,5"})
+    // Groups of 1 to 8 query heads per key/value head: the kernel scores up to four of a group side by side.
+    @CsvSource({"4,4,16,4", "4,2,17,3", "8,2,64,16", "2,1,3,1", "6,3,32,5", "16,2,32,4", "6,2,20,4", "5,1,16,8"})
     void mixedBatchMatchesReference(int heads, int kvHeads, int headDim, int blockSize) {
         Random random = new Random(heads * 31L + headDim * 7L + blockSize);
         int blocks = 40;
@@ -74,6 +75,31 @@ class PagedAttentionTest {
             reference.pagedAttention(q, keys, values, batch, heads, kvHeads, headDim, scale, expected);
             for (SimdOps ops : new SimdOps[] {oneThread, twoThreads}) {
                 Tensor actual = zeros(arena, "actual", tokens, (long) heads * headDim);
+                ops.pagedAttention(q, keys, values, batch, heads, kvHeads, headDim, scale, actual);
+                assertClose(floats(expected), floats(actual), 1e-5, "paged attention, " + ops.threads() + " threads");
+            }
+        }
+    }
+
+    @Test
+    void oneDecodeTokenWithOneKeyValueHeadSplitsItsQueryHeadsOverTheThreads() {
+        // One (token, key/value head) pair for two threads: each query head becomes a unit of its own.
+        int heads = 4;
+        int kvHeads = 1;
+        int headDim = 64;
+        int blockSize = 16;
+        Random random = new Random(5);
+        BatchLayout batch = new BatchLayout(blockSize);
+        batch.add(700, 1, java.util.stream.IntStream.range(0, 44).map(b -> 43 - b).toArray());
+        try (Arena arena = Arena.ofShared()) {
+            Tensor q = randomF32(arena, "q", random, 1, (long) heads * headDim);
+            Tensor keys = randomF32(arena, "keys", random, 44L * blockSize, (long) kvHeads * headDim);
+            Tensor values = randomF32(arena, "values", random, 44L * blockSize, (long) kvHeads * headDim);
+            Tensor expected = zeros(arena, "expected", 1, (long) heads * headDim);
+            float scale = 0.125f;
+            reference.pagedAttention(q, keys, values, batch, heads, kvHeads, headDim, scale, expected);
+            for (SimdOps ops : new SimdOps[] {oneThread, twoThreads}) {
+                Tensor actual = zeros(arena, "actual", 1, (long) heads * headDim);
                 ops.pagedAttention(q, keys, values, batch, heads, kvHeads, headDim, scale, actual);
                 assertClose(floats(expected), floats(actual), 1e-5, "paged attention, " + ops.threads() + " threads");
             }

@@ -27,16 +27,17 @@ public record BenchReport(Machine machine, ModelCost cost, List<Row> rows, doubl
 
     /**
      * One measurement. {@code bandwidthCeiling} or {@code computeCeiling} is NaN where it does not apply; the
-     * binding {@code ceiling} is the lower of the two.
+     * binding {@code ceiling} is the lower of the two. {@code cpuShare} is the share of the threads' wall time the
+     * process was on a CPU ({@link ModelBenchmark.Throughput#cpuCores()} over the thread count).
      */
     public record Row(String name, int batch, int tokens, double tokensPerSecond, double bandwidthCeiling,
-                      double computeCeiling, double ceiling, double percentOfCeiling) {
+                      double computeCeiling, double ceiling, double percentOfCeiling, double cpuShare) {
         static Row of(String name, int batch, ModelBenchmark.Throughput t, double bandwidthCeiling,
-                      double computeCeiling) {
+                      double computeCeiling, int threads) {
             double ceiling = Double.isNaN(bandwidthCeiling) ? computeCeiling
                     : Double.isNaN(computeCeiling) ? bandwidthCeiling : Math.min(bandwidthCeiling, computeCeiling);
             return new Row(name, batch, t.tokens(), t.tokensPerSecond(), bandwidthCeiling, computeCeiling, ceiling,
-                    100 * t.tokensPerSecond() / ceiling);
+                    100 * t.tokensPerSecond() / ceiling, t.cpuCores() / threads);
         }
     }
 
@@ -45,10 +46,10 @@ public record BenchReport(Machine machine, ModelCost cost, List<Row> rows, doubl
         List<Row> rows = new ArrayList<>();
         double prefillContext = settings.promptTokens() / 2.0;
         rows.add(Row.of("prefill " + settings.promptTokens(), 1, m.prefill(), Double.NaN,
-                machine.fmaRate() / cost.flopsPerToken(prefillContext)));
+                machine.fmaRate() / cost.flopsPerToken(prefillContext), machine.threads()));
         double decodeContext = settings.decodeTokens() / 2.0;
         rows.add(Row.of("decode", 1, m.decode(), machine.bandwidth() / cost.bytesPerToken(decodeContext),
-                Double.NaN));
+                Double.NaN, machine.threads()));
         double batchedContext = settings.batchedSteps() / 2.0;
         for (ModelBenchmark.Batched b : m.batched()) {
             // One step reads the weights once for the whole batch, plus each sequence's own KV cache.
@@ -56,7 +57,12 @@ public record BenchReport(Machine machine, ModelCost cost, List<Row> rows, doubl
                     + b.batch() * (cost.bytesPerToken(batchedContext) - cost.weightBytesRead());
             rows.add(Row.of("decode batch " + b.batch(), b.batch(), b.throughput(),
                     b.batch() * machine.bandwidth() / bytesPerStep,
-                    machine.fmaRate() / cost.flopsPerToken(batchedContext)));
+                    machine.fmaRate() / cost.flopsPerToken(batchedContext), machine.threads()));
+        }
+        if (m.longContextDecode() != null) {
+            double longContext = settings.longContext() + settings.decodeTokens() / 2.0;
+            rows.add(Row.of("decode @" + settings.longContext(), 1, m.longContextDecode(),
+                    machine.bandwidth() / cost.bytesPerToken(longContext), Double.NaN, machine.threads()));
         }
         return new BenchReport(machine, cost, List.copyOf(rows), m.decodeAllocatedBytesPerToken());
     }

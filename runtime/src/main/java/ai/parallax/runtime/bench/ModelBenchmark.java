@@ -25,18 +25,44 @@ public final class ModelBenchmark {
     /** Below this many heap bytes per decoded token, no step runs uncompiled vector code any more. */
     private static final long COMPILED_BYTES_PER_TOKEN = 1024;
 
-    /** What to measure. */
-    public record Settings(int promptTokens, int decodeTokens, List<Integer> batchSizes, int batchedSteps, long seed) {
+    /**
+     * What to measure. {@code longContext}, when positive, adds a batch-1 decode of {@code decodeTokens} tokens
+     * that starts at that position, so every step attends to at least that many cached positions.
+     */
+    public record Settings(int promptTokens, int decodeTokens, List<Integer> batchSizes, int batchedSteps, long seed,
+                           int longContext) {
         public Settings {
             if (promptTokens < 1 || decodeTokens < 1 || batchedSteps < 1) {
                 throw new IllegalArgumentException("prompt, decode and batched step counts must be at least 1");
             }
+            if (longContext < 0) {
+                throw new IllegalArgumentException("the long-context position must not be negative, got "
+                        + longContext);
+            }
             batchSizes = List.copyOf(batchSizes);
+        }
+
+        public Settings(int promptTokens, int decodeTokens, List<Integer> batchSizes, int batchedSteps, long seed) {
+            this(promptTokens, decodeTokens, batchSizes, batchedSteps, seed, 0);
+        }
+
+        /** Positions the model must hold for every run. */
+        public int positionsNeeded() {
+            return Math.max(promptTokens, Math.max(longContext + decodeTokens + 1, batchedSteps)) + 1;
         }
     }
 
-    /** Tokens per second of one run, and how many tokens it timed. */
-    public record Throughput(int tokens, double seconds) {
+    /**
+     * Tokens per second of one run, and how many tokens it timed. {@code cpuCores} is the CPU time the process got
+     * during the run over {@code seconds}: the cores it kept busy on average (NaN where not measured). On a shared
+     * machine, fewer than the threads it ran means other work took the cores, and the rate is lower than the
+     * machine allows.
+     */
+    public record Throughput(int tokens, double seconds, double cpuCores) {
+        public Throughput(int tokens, double seconds) {
+            this(tokens, seconds, Double.NaN);
+        }
+
         public double tokensPerSecond() {
             return tokens / seconds;
         }
@@ -46,10 +72,20 @@ public final class ModelBenchmark {
     public record Batched(int batch, Throughput throughput) {
     }
 
-    /** Everything measured; allocation is what all threads allocated on the heap per decoded token. */
+    /**
+     * Everything measured; allocation is what all threads allocated on the heap per decoded token.
+     * {@code longContextDecode} is null when no long-context run was asked for.
+     */
     public record Measurements(Throughput prefill, Throughput decode, List<Batched> batched,
-                               double decodeAllocatedBytesPerToken) {
+                               double decodeAllocatedBytesPerToken, Throughput longContextDecode) {
+        public Measurements(Throughput prefill, Throughput decode, List<Batched> batched,
+                            double decodeAllocatedBytesPerToken) {
+            this(prefill, decode, batched, decodeAllocatedBytesPerToken, null);
+        }
     }
+
+    private static final com.sun.management.OperatingSystemMXBean PROCESS =
+            (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
 
     private final CausalLanguageModel model;
     private final Ops ops;
@@ -69,6 +105,14 @@ public final class ModelBenchmark {
     /** Runs every measurement of {@code settings}. */
     public Measurements run(Settings settings) {
         warmUp();
+        // Each timed shape once beforehand: a branch first taken in a timed run (a prompt of 512 splits into token
+        // chunks a 128-token warm-up never made, batch 32 fills tiles batch 4 does not) is an uncommon trap that
+        // sends the compiled kernel back to profiled code, which boxes every vector until C2 compiles it again;
+        // on a loaded machine that took long enough to show as a gigabyte allocated per token.
+        prefill(settings.promptTokens());
+        for (int batch : settings.batchSizes()) {
+            batchedDecode(batch, 2);
+        }
         Throughput prefill = prefill(settings.promptTokens());
         long[] allocated = new long[1];
         Throughput decode = decode(settings.decodeTokens(), allocated);
@@ -76,8 +120,30 @@ public final class ModelBenchmark {
         for (int batch : settings.batchSizes()) {
             batched.add(new Batched(batch, batchedDecode(batch, settings.batchedSteps())));
         }
+        Throughput longContext = null;
+        if (settings.longContext() > 0) {
+            decodeFrom(settings.longContext(), Math.min(8, settings.decodeTokens()));
+            longContext = decodeFrom(settings.longContext(), settings.decodeTokens());
+        }
         return new Measurements(prefill, decode, List.copyOf(batched),
-                (double) allocated[0] / settings.decodeTokens());
+                (double) allocated[0] / settings.decodeTokens(), longContext);
+    }
+
+    /**
+     * Greedy decoding of {@code tokens} tokens from position {@code context}: each step attends to every earlier
+     * position of the cache. Those positions hold whatever the fresh cache holds, which costs the same time as a
+     * real prompt's keys and values and saves prefilling one.
+     */
+    public Throughput decodeFrom(int context, int tokens) {
+        try (KvCache cache = model.newKvCache(context + tokens + 1)) {
+            int[] step = {randomTokens(1)[0]};
+            Stopwatch watch = new Stopwatch();
+            for (int position = context; position < context + tokens; position++) {
+                Tensor logits = model.forward(step, 1, position, cache, false);
+                step[0] = ops.argmax(logits, 0);
+            }
+            return watch.stop(tokens);
+        }
     }
 
     private void warmUp() {
@@ -100,10 +166,10 @@ public final class ModelBenchmark {
     public Throughput prefill(int tokens) {
         int[] prompt = randomTokens(tokens);
         try (KvCache cache = model.newKvCache(tokens)) {
-            long start = System.nanoTime();
+            Stopwatch watch = new Stopwatch();
             Tensor logits = model.forward(prompt, tokens, 0, cache, false);
             ops.argmax(logits, 0);
-            return new Throughput(tokens, (System.nanoTime() - start) * 1e-9);
+            return watch.stop(tokens);
         }
     }
 
@@ -117,15 +183,15 @@ public final class ModelBenchmark {
             com.sun.management.ThreadMXBean threads =
                     (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
             long[] ids = threads.getAllThreadIds();
-            long before = sum(threads.getThreadAllocatedBytes(ids));
-            long start = System.nanoTime();
+            long[] before = threads.getThreadAllocatedBytes(ids);
+            Stopwatch watch = new Stopwatch();
             for (int position = 0; position < tokens; position++) {
                 Tensor logits = model.forward(step, 1, position, cache, false);
                 step[0] = ops.argmax(logits, 0);
             }
-            long elapsed = System.nanoTime() - start;
-            allocated[0] = sum(threads.getThreadAllocatedBytes(ids)) - before;
-            return new Throughput(tokens, elapsed * 1e-9);
+            Throughput throughput = watch.stop(tokens);
+            allocated[0] = allocatedBetween(before, threads.getThreadAllocatedBytes(ids));
+            return throughput;
         }
     }
 
@@ -145,7 +211,7 @@ public final class ModelBenchmark {
             }
             int[] tokens = randomTokens(batch);
             BatchLayout layout = new BatchLayout(BLOCK_SIZE);
-            long start = System.nanoTime();
+            Stopwatch watch = new Stopwatch();
             for (int position = 0; position < steps; position++) {
                 layout.clear();
                 for (int s = 0; s < batch; s++) {
@@ -158,7 +224,20 @@ public final class ModelBenchmark {
                     tokens[s] = ops.argmax(logits, s);
                 }
             }
-            return new Throughput(batch * steps, (System.nanoTime() - start) * 1e-9);
+            return watch.stop(batch * steps);
+        }
+    }
+
+    /** Wall time and the process's CPU time since it was made. */
+    private final class Stopwatch {
+        private final long startNanos = System.nanoTime();
+        private final long startCpu = PROCESS.getProcessCpuTime();
+
+        Throughput stop(int tokens) {
+            double seconds = (System.nanoTime() - startNanos) * 1e-9;
+            long cpu = PROCESS.getProcessCpuTime();
+            double cores = startCpu < 0 || cpu < 0 ? Double.NaN : (cpu - startCpu) * 1e-9 / seconds;
+            return new Throughput(tokens, seconds, cores);
         }
     }
 
@@ -170,10 +249,17 @@ public final class ModelBenchmark {
         return ids;
     }
 
-    private static long sum(long[] values) {
+    /**
+     * Bytes allocated between two readings of the same threads. A thread that ended in between reads -1 (the
+     * common pool's workers that quantised the weights end this way) and counts nothing: summing each reading on
+     * its own made the difference negative, which passed the warm-up's "compiled" test before C2 had run.
+     */
+    static long allocatedBetween(long[] before, long[] after) {
         long total = 0;
-        for (long v : values) {
-            total += Math.max(0, v);
+        for (int i = 0; i < before.length; i++) {
+            if (before[i] >= 0 && after[i] >= before[i]) {
+                total += after[i] - before[i];
+            }
         }
         return total;
     }

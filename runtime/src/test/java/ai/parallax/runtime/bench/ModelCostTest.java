@@ -84,4 +84,26 @@ class ModelCostTest {
         assertThat(batched.ceiling()).isEqualTo(Math.min(batched.bandwidthCeiling(), batched.computeCeiling()));
         assertThat(batched.percentOfCeiling()).isCloseTo(100 * 32 / batched.ceiling(), within(1e-9));
     }
+
+    @Test
+    void longContextDecodeIsBoundedByWeightsPlusTheWholeKvCache() throws Exception {
+        ModelCost cost = ModelCost.of(llama32OneB(true), 2 * 1_235_814_400L);
+        BenchReport.Machine machine = new BenchReport.Machine(2, 30e9, 50e9, 200e9, 400e9, 60e9, 450e9);
+        Settings settings = new Settings(512, 128, List.of(), 16, 0, 8192);
+        Measurements m = new Measurements(new Throughput(512, 10.0), new Throughput(128, 16.0), List.of(), 0,
+                new Throughput(128, 32.0, 1.5));
+        BenchReport report = BenchReport.of(machine, cost, settings, m);
+
+        BenchReport.Row longContext = report.rows().get(2);
+        assertThat(longContext.name()).isEqualTo("decode @8192");
+        assertThat(longContext.tokensPerSecond()).isEqualTo(4.0);
+        // 1.5 cores busy on average out of the 2 threads the model ran with.
+        assertThat(longContext.cpuShare()).isEqualTo(0.75);
+        assertThat(report.rows().get(0).cpuShare()).isNaN();
+        // Mean context 8192 + 64: 16 layers x 2 (K and V) x 512 floats of 4 bytes per position, about 0.54 GB.
+        double kvBytes = 2.0 * 16 * (8192 + 64) * 512 * 4;
+        assertThat(longContext.ceiling()).isCloseTo(50e9 / (cost.weightBytesRead() + kvBytes), within(1e-9));
+        assertThat(longContext.ceiling()).isLessThan(report.rows().get(1).ceiling());
+        assertThat(settings.positionsNeeded()).isEqualTo(8192 + 128 + 2);
+    }
 }

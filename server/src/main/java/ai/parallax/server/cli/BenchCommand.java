@@ -42,7 +42,8 @@ import picocli.CommandLine.Spec;
         sortOptions = false,
         description = "Measure memory bandwidth and peak FMA rate, then a model's prefill, decode and batched "
                 + "decode tokens/s, each as a percentage of its hardware ceiling.",
-        footer = {"", "Example: parallax bench -m /tmp/llama-3.2-1b --prompt 512 --decode 128 --batch 8,32"})
+        footer = {"", "Example: parallax bench -m /tmp/llama-3.2-1b --prompt 512 --decode 128 --batch 8,32",
+            "         parallax bench -m /tmp/llama-3.2-1b --batch 0 --context 8192"})
 public final class BenchCommand implements Callable<Integer> {
     private static final JsonMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
 
@@ -87,6 +88,11 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch-steps", defaultValue = "16", paramLabel = "<n>",
             description = "Decode steps of each batched run (default: ${DEFAULT-VALUE}).")
     int batchSteps;
+
+    @Option(names = "--context", defaultValue = "0", paramLabel = "<n>",
+            description = "Also decode --decode tokens at batch 1 starting at this position (e.g. 8192), so each "
+                    + "step attends to that much context; 0 skips it (default: ${DEFAULT-VALUE}).")
+    int context;
 
     @Option(names = "--probe-mb", defaultValue = "512", paramLabel = "<MiB>",
             description = "Buffer the bandwidth probe streams through (default: ${DEFAULT-VALUE}).")
@@ -139,6 +145,7 @@ public final class BenchCommand implements Callable<Integer> {
         require(threadCount >= 1, "--threads must be at least 1, got " + threadCount);
         require(prompt >= 1 && decode >= 1 && batchSteps >= 1,
                 "--prompt, --decode and --batch-steps must be at least 1");
+        require(context >= 0, "--context must not be negative, got " + context);
         require(probeMb >= 64, "--probe-mb must be at least 64 (larger than the caches), got " + probeMb);
         List<Integer> batchSizes = batches.stream().filter(b -> b != 0).toList();
         for (int b : batchSizes) {
@@ -193,8 +200,9 @@ public final class BenchCommand implements Callable<Integer> {
                            double loadBefore, PrintWriter out, PrintWriter err) throws Exception {
         ModelConfig config = ModelConfig.read(dir);
         WeightQuantization quantization = WeightQuantization.parse(quantize);
-        int positions = Math.max(prompt, Math.max(decode + 1, batchSteps)) + 1;
-        ModelBenchmark.Settings settings = new ModelBenchmark.Settings(prompt, decode, batchSizes, batchSteps, seed);
+        ModelBenchmark.Settings settings = new ModelBenchmark.Settings(prompt, decode, batchSizes, batchSteps, seed,
+                context);
+        int positions = settings.positionsNeeded();
         try (TerminalProgressBar bar = TerminalProgressBar.forLoading(err, !json);
              CausalLanguageModel loaded = ModelLoader.load(dir, config, ops, LayerRange.all(config.numLayers()),
                      positions, bar, quantization)) {
@@ -338,14 +346,17 @@ public final class BenchCommand implements Callable<Integer> {
                     m.bandwidthBest() / 1e9, m.bandwidthOneThread() / 1e9, m.fmaRate() / 1e9, m.fmaRateBest() / 1e9,
                     m.fmaRateOneThread() / 1e9);
         }
-        out.printf(Locale.ROOT, "%-16s %8s %12s %16s %16s %8s%n", "run", "tokens", "tokens/s", "memory ceiling",
-                "compute ceiling", "% ceil");
+        out.printf(Locale.ROOT, "%-16s %8s %12s %16s %16s %8s %6s%n", "run", "tokens", "tokens/s", "memory ceiling",
+                "compute ceiling", "% ceil", "cpu %");
         for (BenchReport.Row row : r.rows()) {
-            out.printf(Locale.ROOT, "%-16s %8d %12.2f %16s %16s %8s%n", row.name(), row.tokens(),
+            out.printf(Locale.ROOT, "%-16s %8d %12.2f %16s %16s %8s %5s%%%n", row.name(), row.tokens(),
                     row.tokensPerSecond(), figure(row.bandwidthCeiling()), figure(row.computeCeiling()),
                     Double.isNaN(row.percentOfCeiling()) ? "-"
-                            : String.format(Locale.ROOT, "%.1f%%", row.percentOfCeiling()));
+                            : String.format(Locale.ROOT, "%.1f%%", row.percentOfCeiling()),
+                    Double.isNaN(row.cpuShare()) ? "-" : String.format(Locale.ROOT, "%.0f", 100 * row.cpuShare()));
         }
+        out.printf(Locale.ROOT, "cpu %%: CPU time the process got over wall time x threads; well below 100, other "
+                + "work took the cores during that run%n");
         out.printf(Locale.ROOT, "heap allocated per decoded token: %.0f bytes (all threads)%n",
                 r.decodeAllocatedBytesPerToken());
     }
