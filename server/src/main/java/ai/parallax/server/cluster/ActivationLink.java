@@ -77,7 +77,8 @@ public final class ActivationLink {
         @Override
         public void onData(P2pStream stream, ByteBuf data) {
             if (reader == null) {
-                reader = new FrameCodec.Reader(ByteBufAllocator.DEFAULT, MAX_FRAME_BYTES, frame -> {
+                // Bound to the stream: a frame still arriving counts against the node's receive budget.
+                reader = new FrameCodec.Reader(stream, ByteBufAllocator.DEFAULT, MAX_FRAME_BYTES, frame -> {
                     try {
                         inbound.accept(stream.remotePeer(), StepFrame.decode(frame.nioBuffer()));
                     } finally {

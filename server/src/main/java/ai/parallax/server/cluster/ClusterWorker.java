@@ -130,6 +130,8 @@ public final class ClusterWorker implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
         }
+        log.printf(Locale.ROOT, "node %s listening on %s%n", node.peerId(), node.listenAddrs());
+        log.flush();
         RequestResponse.serve(node, ClusterMessages.ASSIGN, (peer, request) -> {
             if (!peer.equals(scheduler) || stage == null) {
                 request.release();
