@@ -11,7 +11,10 @@ import ai.parallax.runtime.GenerationResult;
 import ai.parallax.runtime.engine.EngineConfig;
 import ai.parallax.runtime.engine.GenerationListener;
 import ai.parallax.runtime.engine.InferenceEngine;
+import ai.parallax.p2p.P2pNode;
+import ai.parallax.p2p.identity.IdentityKeyPair;
 import ai.parallax.runtime.sampling.TokenLogprob;
+import ai.parallax.server.cluster.ClusterMessages.Assignment;
 import ai.parallax.tensors.ops.Ops;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -123,6 +126,72 @@ class StagedStateSlotsTest {
             first.get(120, TimeUnit.SECONDS);
             assertThat(broken.get()).isZero();
         }
+    }
+
+    /**
+     * The same over the network: three P2P nodes on loopback, two of them {@link StageHost}s given their stage by an
+     * {@link Assignment} as {@code join} gets it (blocks, state slots, next hop's address), the third the
+     * scheduler's side, whose runner sends steps to the first stage and hears the last stage's logits.
+     */
+    @ParameterizedTest(name = "{0} cut at {1}")
+    @MethodSource("p2pSplits")
+    void stageHostsOverLoopbackP2pServeTheReferenceContinuations(String name, int cut) throws Exception {
+        Path dir = MODELS.resolve(name);
+        ModelConfig config = ModelConfig.read(dir);
+        java.io.StringWriter log = new java.io.StringWriter();
+        java.io.PrintWriter out = new java.io.PrintWriter(log, true);
+        List<AutoCloseable> open = new ArrayList<>();
+        try {
+            P2pNode scheduler = node(open);
+            P2pNode firstNode = node(open);
+            P2pNode lastNode = node(open);
+            Ops firstOps = new SimdOps(1);
+            open.add(firstOps);
+            Ops lastOps = new SimdOps(1);
+            open.add(lastOps);
+            StageHost first = new StageHost(firstNode, firstOps, dir, scheduler.peerId(), null, out);
+            open.add(first); // closed in reverse order: the hosts before their kernels and nodes
+            StageHost last = new StageHost(lastNode, lastOps, dir, scheduler.peerId(), null, out);
+            open.add(last);
+            ActivationLink.serve(firstNode, first::onInbound);
+            ActivationLink.serve(lastNode, last::onInbound);
+            PipelineStepRunner runner = new PipelineStepRunner(config.vocabSize(), MAX_POSITIONS, MAX_RUNNING,
+                    Duration.ofSeconds(30), Duration.ofSeconds(60), reason -> { }, new AtomicLong());
+            ActivationLink.serve(scheduler, (peer, frame) -> runner.deliver(frame));
+            for (P2pNode n : List.of(firstNode, lastNode)) {
+                scheduler.dial(n.listenAddrs().getFirst()).get(10, TimeUnit.SECONDS);
+            }
+            int total = config.numLayers();
+            assertThat(last.apply(new Assignment(1, name, cut, total, total, ENGINE.blockCount(), BLOCK_SIZE,
+                    MAX_POSITIONS, "f32", firstNode.peerId().toString(), null, MAX_RUNNING)).loaded()).isTrue();
+            assertThat(first.apply(new Assignment(1, name, 0, cut, total, ENGINE.blockCount(), BLOCK_SIZE,
+                    MAX_POSITIONS, "f32", null, lastNode.listenAddrs().getFirst().toString(), MAX_RUNNING))
+                    .loaded()).as(log.toString()).isTrue();
+            assertThat(first.worker().sequenceSlots() + last.worker().sequenceSlots()).isPositive();
+            ActivationLink entry = ActivationLink.open(scheduler, firstNode.peerId(), (p, f) -> { },
+                    Duration.ofSeconds(10));
+            runner.activate(1, entry::send);
+            try (InferenceEngine engine = new InferenceEngine(runner, null, Set.of(), ENGINE).start()) {
+                assertReferenceContinuations(dir, engine, name + " over P2P cut at " + cut, false);
+            }
+        } finally {
+            for (AutoCloseable c : open.reversed()) {
+                c.close();
+            }
+        }
+    }
+
+    /** qwen3-next: linear | full, linear, full; gpt-oss: sliding, full | sliding. */
+    static Stream<Arguments> p2pSplits() {
+        return Stream.of(Arguments.of("tiny-random-qwen3-next", 1), Arguments.of("tiny-random-gpt-oss", 2));
+    }
+
+    private static P2pNode node(List<AutoCloseable> open) throws Exception {
+        P2pNode n = new P2pNode(IdentityKeyPair.generate(),
+                P2pNode.Options.defaults().withHost("127.0.0.1").withPort(0));
+        open.add(n::close);
+        n.start();
+        return n;
     }
 
     /** Submits expected.json's prompts together (in order or reversed) and checks each greedy continuation. */
