@@ -293,6 +293,13 @@ class StagedStateSlotsTest {
         }
     }
 
+    /** Models whose layers all keep keys and values per position (full attention, MLA) need no state slots. */
+    @ParameterizedTest
+    @ValueSource(strings = {"stories260K", "tiny-random-qwen3", "tiny-random-deepseek-v3"})
+    void modelsWithoutLinearOrSlidingLayersNameNoStateSlots(String name) {
+        assertThat(ClusterScheduler.keepsStatePerSequence(ModelConfig.read(MODELS.resolve(name)))).isFalse();
+    }
+
     /** Layer types of the test models, so the cuts above fall where their comments say. */
     @ParameterizedTest
     @MethodSource("splits")
