@@ -48,8 +48,7 @@ public final class ClusterMessages {
     /**
      * A stage to serve. {@code start == end} releases the node (standby). {@code previousPeer} may send it steps;
      * its output goes to {@code nextAddress}, or back to the scheduler when that is null (last stage).
-     */
-    /**
+     *
      * @param sequenceSlots state slots the stage keeps for sequences running at once (linear attention's recurrent
      *                      state, sliding layers' rings), 0 when the model keeps no state per sequence (and from
      *                      schedulers that predate it)

@@ -14,9 +14,10 @@ import java.util.logging.Logger;
 
 /**
  * One pipeline stage at work: its layers of the model and its own paged KV pool, whose blocks mirror the scheduler's
- * block tables, with the state slots (recurrent state, sliding rings) the scheduler's engine names per sequence. Steps arrive from the previous hop (network handlers, which must not block), run one at a time on
- * this stage's thread, and their output goes to the next hop: hidden states to the next stage, or logits (last stage)
- * back to the scheduler. A step that fails becomes a FAILED frame that travels on, so the scheduler learns of it.
+ * block tables, beside the state slots (recurrent state, sliding rings) the scheduler's engine names per sequence.
+ * Steps arrive from the previous hop (network handlers, which must not block), run one at a time on this stage's
+ * thread, and their output goes to the next hop: hidden states to the next stage, or logits (last stage) back to the
+ * scheduler. A step that fails becomes a FAILED frame that travels on, so the scheduler learns of it.
  */
 public final class StageWorker implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(StageWorker.class.getName());

@@ -86,7 +86,10 @@ public final class StepFrame {
     public final Kind kind;
     public final long epoch;
     public final long step;
-    /** Per sequence: start position, token count, state slot ({@link BatchLayout#NO_STATE_SLOT} for none), block table. */
+    /**
+     * Per sequence: start position, token count, state slot ({@link BatchLayout#NO_STATE_SLOT} for none), block
+     * table.
+     */
     public final int[] starts;
     public final int[] counts;
     public final int[] stateSlots;

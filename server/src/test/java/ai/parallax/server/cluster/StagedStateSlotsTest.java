@@ -57,6 +57,7 @@ class StagedStateSlotsTest {
      * positions also run past gpt-oss's ring of 2 × 8 rows several times.
      */
     private static final EngineConfig ENGINE = new EngineConfig(BLOCK_SIZE, 64, 8, MAX_RUNNING, 16);
+
     /** Layer types: qwen3-next 0 linear, 1 full, 2 linear, 3 full; gpt-oss 0 sliding, 1 full, 2 sliding. */
     static Stream<Arguments> splits() {
         return Stream.of(
@@ -159,14 +160,17 @@ class StagedStateSlotsTest {
                     Duration.ofSeconds(30), Duration.ofSeconds(60), reason -> { }, new AtomicLong());
             ActivationLink.serve(scheduler, (peer, frame) -> runner.deliver(frame));
             for (P2pNode n : List.of(firstNode, lastNode)) {
-                scheduler.dial(n.listenAddrs().getFirst()).get(10, TimeUnit.SECONDS);
+                connect(n, scheduler); // as join does: the node dials its scheduler
             }
             int total = config.numLayers();
-            assertThat(last.apply(new Assignment(1, name, cut, total, total, ENGINE.blockCount(), BLOCK_SIZE,
-                    MAX_POSITIONS, "f32", firstNode.peerId().toString(), null, MAX_RUNNING)).loaded()).isTrue();
-            assertThat(first.apply(new Assignment(1, name, 0, cut, total, ENGINE.blockCount(), BLOCK_SIZE,
-                    MAX_POSITIONS, "f32", null, lastNode.listenAddrs().getFirst().toString(), MAX_RUNNING))
-                    .loaded()).as(log.toString()).isTrue();
+            ClusterMessages.AssignmentReply lastReply = last.apply(new Assignment(1, name, cut, total, total,
+                    ENGINE.blockCount(), BLOCK_SIZE, MAX_POSITIONS, "f32", firstNode.peerId().toString(), null,
+                    MAX_RUNNING));
+            assertThat(lastReply.loaded()).as("%s%n%s", lastReply.error(), log).isTrue();
+            ClusterMessages.AssignmentReply firstReply = first.apply(new Assignment(1, name, 0, cut, total,
+                    ENGINE.blockCount(), BLOCK_SIZE, MAX_POSITIONS, "f32", null,
+                    lastNode.listenAddrs().getFirst().toString(), MAX_RUNNING));
+            assertThat(firstReply.loaded()).as("%s%n%s", firstReply.error(), log).isTrue();
             assertThat(first.worker().sequenceSlots() + last.worker().sequenceSlots()).isPositive();
             ActivationLink entry = ActivationLink.open(scheduler, firstNode.peerId(), (p, f) -> { },
                     Duration.ofSeconds(10));
@@ -184,6 +188,16 @@ class StagedStateSlotsTest {
     /** qwen3-next: linear | full, linear, full; gpt-oss: sliding, full | sliding. */
     static Stream<Arguments> p2pSplits() {
         return Stream.of(Arguments.of("tiny-random-qwen3-next", 1), Arguments.of("tiny-random-gpt-oss", 2));
+    }
+
+    /** Dials {@code to} from {@code from} and waits until both ends hold the connection. */
+    private static void connect(P2pNode from, P2pNode to) throws Exception {
+        from.dial(to.listenAddrs().getFirst()).get(10, TimeUnit.SECONDS);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (to.connection(from.peerId()).isEmpty() || from.connection(to.peerId()).isEmpty()) {
+            assertThat(System.nanoTime()).as("both ends of the connection").isLessThan(deadline);
+            Thread.sleep(5);
+        }
     }
 
     private static P2pNode node(List<AutoCloseable> open) throws Exception {
