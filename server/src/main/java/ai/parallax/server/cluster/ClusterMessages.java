@@ -48,9 +48,21 @@ public final class ClusterMessages {
     /**
      * A stage to serve. {@code start == end} releases the node (standby). {@code previousPeer} may send it steps;
      * its output goes to {@code nextAddress}, or back to the scheduler when that is null (last stage).
+     *
+     * @param sequenceSlots state slots the stage keeps for sequences running at once (linear attention's recurrent
+     *                      state, sliding layers' rings), 0 when the model keeps no state per sequence (and from
+     *                      schedulers that predate it)
      */
     public record Assignment(long epoch, String model, int start, int end, int total, int blockCount, int blockSize,
-                             int maxPositions, String activation, String previousPeer, String nextAddress) {
+                             int maxPositions, String activation, String previousPeer, String nextAddress,
+                             int sequenceSlots) {
+        /** A stage of a model that keeps no state per sequence. */
+        public Assignment(long epoch, String model, int start, int end, int total, int blockCount, int blockSize,
+                          int maxPositions, String activation, String previousPeer, String nextAddress) {
+            this(epoch, model, start, end, total, blockCount, blockSize, maxPositions, activation, previousPeer,
+                    nextAddress, 0);
+        }
+
         public boolean isRelease() {
             return start == end;
         }

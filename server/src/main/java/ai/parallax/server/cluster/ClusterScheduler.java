@@ -1,6 +1,7 @@
 package ai.parallax.server.cluster;
 
 import ai.parallax.kernels.simd.SimdOps;
+import ai.parallax.models.LayerProfile;
 import ai.parallax.models.config.GenerationConfig;
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.models.tokenizer.Tokenizer;
@@ -115,6 +116,8 @@ public final class ClusterScheduler implements AutoCloseable {
     private GenerationConfig generation;
     private EngineConfig engineConfig;
     private int context;
+    /** State slots each engine's sequences take on the stages: its max running, or 0 for a model without state. */
+    private int slotsPerEngine;
     /** Step numbers shared by every runner, so a frame coming back from a last stage finds its runner. */
     private final AtomicLong steps = new AtomicLong();
     /** The engines, by index; engine i serves pipeline i of the allocation (or is carried by another, see apply). */
@@ -182,6 +185,7 @@ public final class ClusterScheduler implements AutoCloseable {
         }
         generation = GenerationConfig.read(dir, config);
         context = Math.min(options.maxContext(), config.maxPositionEmbeddings());
+        slotsPerEngine = keepsStatePerSequence(config) ? options.maxRunning() : 0;
         footprint = ModelFootprint.of(dir, config, (long) options.kvBlocks() * options.blockSize());
         ops = options.threads() == null ? new SimdOps() : new SimdOps(options.threads());
 
@@ -424,7 +428,7 @@ public final class ClusterScheduler implements AutoCloseable {
                 String next = i == stages.size() - 1 ? null : addressOf(PeerId.parse(stages.get(i + 1).nodeId()));
                 Assignment a = new Assignment(e, modelName(), s.layers().start(), s.layers().end(),
                         s.layers().total(), options.kvBlocks() * carried.get(p).size(), options.blockSize(), context,
-                        options.activation(), previous, next);
+                        options.activation(), previous, next, slotsPerEngine * carried.get(p).size());
                 m.state = "loading";
                 m.loadProgress = 0;
                 CompletableFuture<AssignmentReply> reply = assign(m.peer, a);
@@ -499,7 +503,7 @@ public final class ClusterScheduler implements AutoCloseable {
             for (int j = 0; j < here.size(); j++) {
                 ServingPipeline s = here.get(j);
                 s.carriedBy(pipeline.nodeIds(), s.index == p);
-                s.runner.activate(e, entries.get(p), j * options.kvBlocks());
+                s.runner.activate(e, entries.get(p), j * options.kvBlocks(), j * slotsPerEngine);
                 if (s.index != p) {
                     carrying.append("; pipeline ").append(p).append(" also carries engine ").append(s.index)
                             .append(" until its requests finish");
@@ -521,9 +525,24 @@ public final class ClusterScheduler implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether some layer of the model keeps state per sequence rather than per position (linear attention's
+     * recurrent state, a sliding layer's ring of its window): its engines then name a state slot per sequence, as the
+     * single-machine engine does, whichever stages hold those layers.
+     */
+    static boolean keepsStatePerSequence(ModelConfig config) {
+        for (int layer = 0; layer < config.numLayers(); layer++) {
+            LayerProfile profile = LayerProfile.of(config, layer);
+            if (profile.window() > 0 || profile.stateBytesPerSequence() > 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private ServingPipeline newServingPipeline(int index) {
         PipelineStepRunner[] runner = new PipelineStepRunner[1];
-        runner[0] = new PipelineStepRunner(config.vocabSize(), context, options.recoveryTimeout(),
+        runner[0] = new PipelineStepRunner(config.vocabSize(), context, slotsPerEngine, options.recoveryTimeout(),
                 Duration.ofSeconds(60), reason -> {
             long failedEpoch = runner[0].epoch();
             control.execute(() -> {

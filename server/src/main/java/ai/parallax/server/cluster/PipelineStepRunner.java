@@ -29,6 +29,7 @@ public final class PipelineStepRunner implements StepRunner {
 
     private final int vocabulary;
     private final int maxPositions;
+    private final int sequenceSlots;
     private final Duration recoveryTimeout;
     private final Duration stepTimeout;
     private final Consumer<String> onBroken;
@@ -38,6 +39,7 @@ public final class PipelineStepRunner implements StepRunner {
     private Entry entry;
     private long epoch = -1;
     private int blockOffset;
+    private int slotOffset;
     private CompletableFuture<StepFrame> pending;
     private long pendingStep = -1;
     private int failuresInARow;
@@ -50,18 +52,24 @@ public final class PipelineStepRunner implements StepRunner {
      */
     public PipelineStepRunner(int vocabulary, int maxPositions, Duration recoveryTimeout, Duration stepTimeout,
                               Consumer<String> onBroken) {
-        this(vocabulary, maxPositions, recoveryTimeout, stepTimeout, onBroken, new AtomicLong());
+        this(vocabulary, maxPositions, 0, recoveryTimeout, stepTimeout, onBroken, new AtomicLong());
     }
 
     /**
-     * @param steps the step counter, shared with the other runners whose answers arrive on the same node, so that
-     *              {@link #deliver} can be offered every frame and each runner takes only its own
+     * @param sequenceSlots state slots the stages keep for this runner's sequences (the engine's max running), 0
+     *                      when the model keeps no state per sequence ({@link #sequenceSlots()})
+     * @param steps         the step counter, shared with the other runners whose answers arrive on the same node, so
+     *                      that {@link #deliver} can be offered every frame and each runner takes only its own
      */
-    public PipelineStepRunner(int vocabulary, int maxPositions, Duration recoveryTimeout, Duration stepTimeout,
-                              Consumer<String> onBroken, AtomicLong steps) {
+    public PipelineStepRunner(int vocabulary, int maxPositions, int sequenceSlots, Duration recoveryTimeout,
+                              Duration stepTimeout, Consumer<String> onBroken, AtomicLong steps) {
+        if (sequenceSlots < 0) {
+            throw new IllegalArgumentException("state slots must be >= 0, got " + sequenceSlots);
+        }
         this.steps = steps;
         this.vocabulary = vocabulary;
         this.maxPositions = maxPositions;
+        this.sequenceSlots = sequenceSlots;
         this.recoveryTimeout = recoveryTimeout;
         this.stepTimeout = stepTimeout;
         this.onBroken = onBroken;
@@ -69,18 +77,20 @@ public final class PipelineStepRunner implements StepRunner {
 
     /** A pipeline for allocation {@code epoch} is loaded and ready. */
     public void activate(long epoch, Entry entry) {
-        activate(epoch, entry, 0);
+        activate(epoch, entry, 0, 0);
     }
 
     /**
      * A pipeline for allocation {@code epoch} is ready; this runner's sequences use the stages' KV blocks from
-     * {@code blockOffset} on (several runners may share one pipeline's stages while the cluster is short of nodes).
+     * {@code blockOffset} on and their state slots from {@code slotOffset} on (several runners may share one
+     * pipeline's stages while the cluster is short of nodes).
      */
-    public void activate(long epoch, Entry entry, int blockOffset) {
+    public void activate(long epoch, Entry entry, int blockOffset, int slotOffset) {
         synchronized (lock) {
             this.epoch = epoch;
             this.entry = entry;
             this.blockOffset = blockOffset;
+            this.slotOffset = slotOffset;
             lock.notifyAll();
         }
     }
@@ -144,6 +154,16 @@ public final class PipelineStepRunner implements StepRunner {
         return maxPositions;
     }
 
+    /**
+     * The state slots the stages keep for this runner: the engine names one per running sequence, and the frame
+     * carries it to every stage, where the stage holding linear-attention or sliding layers keeps that sequence's
+     * recurrent state or ring in it.
+     */
+    @Override
+    public int sequenceSlots() {
+        return sequenceSlots;
+    }
+
     @Override
     public void run(BatchLayout batch, int[] tokens, int[] logitRows, float[] logits) {
         long start = System.nanoTime();
@@ -166,7 +186,8 @@ public final class PipelineStepRunner implements StepRunner {
                 }
             }
             target = entry;
-            frame = StepFrame.tokens(epoch, steps.getAndIncrement(), batch, tokens, logitRows, blockOffset);
+            frame = StepFrame.tokens(epoch, steps.getAndIncrement(), batch, tokens, logitRows, blockOffset,
+                    slotOffset);
             pending = answer;
             pendingStep = frame.step;
         }

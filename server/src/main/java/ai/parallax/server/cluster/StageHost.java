@@ -99,7 +99,7 @@ public final class StageHost implements AutoCloseable {
             }
             loaded = model;
             loadedPositions = a.maxPositions();
-            StageWorker w = new StageWorker(model, ops, a.blockCount(), a.blockSize(),
+            StageWorker w = new StageWorker(model, ops, a.blockCount(), a.blockSize(), a.sequenceSlots(),
                     StepFrame.Payload.activation(a.activation()), a.epoch());
             previous = a.previousPeer() == null ? scheduler : PeerId.parse(a.previousPeer());
             if (a.nextAddress() == null) {

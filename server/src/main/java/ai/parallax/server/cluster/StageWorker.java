@@ -14,9 +14,10 @@ import java.util.logging.Logger;
 
 /**
  * One pipeline stage at work: its layers of the model and its own paged KV pool, whose blocks mirror the scheduler's
- * block tables. Steps arrive from the previous hop (network handlers, which must not block), run one at a time on
- * this stage's thread, and their output goes to the next hop: hidden states to the next stage, or logits (last stage)
- * back to the scheduler. A step that fails becomes a FAILED frame that travels on, so the scheduler learns of it.
+ * block tables, beside the state slots (recurrent state, sliding rings) the scheduler's engine names per sequence.
+ * Steps arrive from the previous hop (network handlers, which must not block), run one at a time on this stage's
+ * thread, and their output goes to the next hop: hidden states to the next stage, or logits (last stage) back to the
+ * scheduler. A step that fails becomes a FAILED frame that travels on, so the scheduler learns of it.
  */
 public final class StageWorker implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(StageWorker.class.getName());
@@ -31,11 +32,19 @@ public final class StageWorker implements AutoCloseable {
     private volatile Consumer<StepFrame> next;
     private volatile long lastStepNanos;
 
-    public StageWorker(CausalLanguageModel model, Ops ops, int blockCount, int blockSize, StepFrame.Payload activation,
-                       long epoch) {
+    /**
+     * @param sequenceSlots state slots for sequences running at once, as the single-machine engine's cache has them
+     *                      (LocalStepRunner): linear-attention layers keep their recurrent state and sliding layers
+     *                      a ring of their window in the slot each step's frame names, full-attention and MLA
+     *                      layers use the paged pool; 0 when the model keeps no state per sequence (every attention
+     *                      layer paged)
+     */
+    public StageWorker(CausalLanguageModel model, Ops ops, int blockCount, int blockSize, int sequenceSlots,
+                       StepFrame.Payload activation, long epoch) {
         this.model = model;
         this.ops = ops;
-        this.cache = model.newPagedKvCache(blockCount, blockSize);
+        this.cache = sequenceSlots == 0 ? model.newPagedKvCache(blockCount, blockSize)
+                : model.newPagedKvCache(blockCount, blockSize, sequenceSlots);
         this.activation = activation;
         this.epoch = epoch;
         this.layout = new BatchLayout(blockSize);
@@ -49,6 +58,14 @@ public final class StageWorker implements AutoCloseable {
 
     public long epoch() {
         return epoch;
+    }
+
+    /**
+     * Sequences this stage keeps state for (recurrent state of its linear-attention layers, rings of its sliding
+     * layers), 0 when its layers keep everything in the paged pool.
+     */
+    public int sequenceSlots() {
+        return cache.sequenceSlots();
     }
 
     /** Where this stage's output goes. */

@@ -11,8 +11,9 @@ import java.nio.charset.StandardCharsets;
  * stream: a batched step travelling down the stages, its logits coming back, or the news that it failed.
  *
  * <pre>
- * u8 kind (1 step, 2 logits, 3 failed) · i64 epoch · i64 step
- * kind 1, 2: i32 sequences, then per sequence i32 start, i32 count, i32 blocks, i32 × blocks (the block table)
+ * u8 version &lt;&lt; 4 | kind (kind 1 step, 2 logits, 3 failed) · i64 epoch · i64 step
+ * kind 1, 2: i32 sequences, then per sequence i32 start, i32 count, [version 1: i32 state slot, -1 for none],
+ *            i32 blocks, i32 × blocks (the block table)
  *            i32 logit rows, i32 × rows
  *            u8 payload (1 token ids i32, 2 f32, 3 bf16, 4 q8) · i32 rows · i32 columns · the values, little-endian
  *            q8: per row, per block of 32 values (the last block of a row may be shorter): f32 scale, then the
@@ -21,12 +22,22 @@ import java.nio.charset.StandardCharsets;
  * kind 3:    the error message, UTF-8
  * </pre>
  *
+ * Version 1 (this one writes it for steps and logits) adds each sequence's state slot; version 0 frames (the first
+ * byte is the bare kind) are still read, their sequences naming no slot. A node that knows only version 0 refuses a
+ * version 1 frame as an unknown kind rather than misreading it. Failure frames stay version 0.
+ *
  * The batch layout travels with every step because each stage keeps its own paged KV pool whose block numbers mirror
  * the scheduler's: the block table of a sequence names the same blocks on every stage. The epoch numbers the
- * allocation, so a frame from a pipeline that has since been rebuilt is recognised and dropped.
+ * allocation, so a frame from a pipeline that has since been rebuilt is recognised and dropped. The state slot travels
+ * for the same reason: a model that keeps state per sequence (linear attention's recurrent state, sliding layers'
+ * rings) keeps it on the stage that holds those layers, in the slot the scheduler's engine reserved for the sequence;
+ * a stage without such layers ignores it.
  */
 public final class StepFrame {
     public enum Kind { STEP, LOGITS, FAILED }
+
+    /** The wire format version this code writes for steps and logits (see the class comment). */
+    static final int VERSION = 1;
 
     public enum Payload {
         TOKENS(1, 4), F32(2, 4), BF16(3, 2), Q8(4, 1);
@@ -75,9 +86,13 @@ public final class StepFrame {
     public final Kind kind;
     public final long epoch;
     public final long step;
-    /** Per sequence: start position, token count, block table. */
+    /**
+     * Per sequence: start position, token count, state slot ({@link BatchLayout#NO_STATE_SLOT} for none), block
+     * table.
+     */
     public final int[] starts;
     public final int[] counts;
+    public final int[] stateSlots;
     public final int[][] blockTables;
     public final int[] logitRows;
     public final Payload payload;
@@ -88,14 +103,15 @@ public final class StepFrame {
     public final float[] values;
     public final String error;
 
-    private StepFrame(Kind kind, long epoch, long step, int[] starts, int[] counts, int[][] blockTables,
-                      int[] logitRows, Payload payload, int rows, int columns, int[] tokens, float[] values,
-                      String error) {
+    private StepFrame(Kind kind, long epoch, long step, int[] starts, int[] counts, int[] stateSlots,
+                      int[][] blockTables, int[] logitRows, Payload payload, int rows, int columns, int[] tokens,
+                      float[] values, String error) {
         this.kind = kind;
         this.epoch = epoch;
         this.step = step;
         this.starts = starts;
         this.counts = counts;
+        this.stateSlots = stateSlots;
         this.blockTables = blockTables;
         this.logitRows = logitRows;
         this.payload = payload;
@@ -108,53 +124,57 @@ public final class StepFrame {
 
     /** The first stage's input: token ids laid out as {@code batch}. */
     public static StepFrame tokens(long epoch, long step, BatchLayout batch, int[] tokens, int[] logitRows) {
-        return tokens(epoch, step, batch, tokens, logitRows, 0);
+        return tokens(epoch, step, batch, tokens, logitRows, 0, 0);
     }
 
     /**
      * As {@link #tokens(long, long, BatchLayout, int[], int[])}, with every block number shifted by
-     * {@code blockOffset}: engines that share one pipeline's stages each own a disjoint range of its KV pool.
+     * {@code blockOffset} and every state slot by {@code slotOffset}: engines that share one pipeline's stages each
+     * own a disjoint range of its KV pool and of its state slots.
      */
     public static StepFrame tokens(long epoch, long step, BatchLayout batch, int[] tokens, int[] logitRows,
-                                   int blockOffset) {
+                                   int blockOffset, int slotOffset) {
         int n = batch.sequenceCount();
         int[] starts = new int[n];
         int[] counts = new int[n];
+        int[] slots = new int[n];
         int[][] tables = new int[n][];
         for (int s = 0; s < n; s++) {
             starts[s] = batch.startPosition(s);
             counts[s] = batch.tokenCount(s);
+            int slot = batch.stateSlot(s);
+            slots[s] = slot == BatchLayout.NO_STATE_SLOT ? slot : slot + slotOffset;
             int blocks = (starts[s] + counts[s] + batch.blockSize() - 1) / batch.blockSize();
             tables[s] = java.util.Arrays.copyOf(batch.blockTable(s), blocks);
             for (int b = 0; b < blocks; b++) {
                 tables[s][b] += blockOffset;
             }
         }
-        return new StepFrame(Kind.STEP, epoch, step, starts, counts, tables, logitRows.clone(), Payload.TOKENS,
+        return new StepFrame(Kind.STEP, epoch, step, starts, counts, slots, tables, logitRows.clone(), Payload.TOKENS,
                 batch.tokenCount(), 1, java.util.Arrays.copyOf(tokens, batch.tokenCount()), null, null);
     }
 
     /** The same step with hidden states {@code [rows, columns]} for the next stage. */
     public StepFrame withHidden(Payload dtype, float[] hidden, int columns) {
-        return new StepFrame(Kind.STEP, epoch, step, starts, counts, blockTables, logitRows, dtype, rows, columns,
-                null, hidden, null);
+        return new StepFrame(Kind.STEP, epoch, step, starts, counts, stateSlots, blockTables, logitRows, dtype, rows,
+                columns, null, hidden, null);
     }
 
     /** The last stage's answer: logits {@code [logitRows, vocab]}. */
     public StepFrame withLogits(float[] logits, int vocab) {
-        return new StepFrame(Kind.LOGITS, epoch, step, new int[0], new int[0], new int[0][], logitRows, Payload.F32,
-                logitRows.length, vocab, null, logits, null);
+        return new StepFrame(Kind.LOGITS, epoch, step, new int[0], new int[0], new int[0], new int[0][], logitRows,
+                Payload.F32, logitRows.length, vocab, null, logits, null);
     }
 
     public static StepFrame failed(long epoch, long step, String error) {
-        return new StepFrame(Kind.FAILED, epoch, step, null, null, null, null, null, 0, 0, null, null, error);
+        return new StepFrame(Kind.FAILED, epoch, step, null, null, null, null, null, null, 0, 0, null, null, error);
     }
 
     /** Rebuilds the batch layout this step ran with. */
     public void fill(BatchLayout layout) {
         layout.clear();
         for (int s = 0; s < starts.length; s++) {
-            layout.add(starts[s], counts[s], blockTables[s]);
+            layout.add(starts[s], counts[s], blockTables[s], stateSlots[s]);
         }
     }
 
@@ -166,13 +186,13 @@ public final class StepFrame {
         }
         int size = Math.toIntExact(17 + 4 + 4 * logitRows.length + 4 + 9 + payload.wireBytes(rows, columns));
         for (int[] t : blockTables) {
-            size += 12 + 4 * t.length;
+            size += 16 + 4 * t.length;
         }
         ByteBuffer b = ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
-        b.put((byte) (kind == Kind.STEP ? 1 : 2)).putLong(epoch).putLong(step);
+        b.put((byte) (VERSION << 4 | (kind == Kind.STEP ? 1 : 2))).putLong(epoch).putLong(step);
         b.putInt(starts.length);
         for (int s = 0; s < starts.length; s++) {
-            b.putInt(starts[s]).putInt(counts[s]).putInt(blockTables[s].length);
+            b.putInt(starts[s]).putInt(counts[s]).putInt(stateSlots[s]).putInt(blockTables[s].length);
             for (int block : blockTables[s]) {
                 b.putInt(block);
             }
@@ -204,9 +224,15 @@ public final class StepFrame {
     public static StepFrame decode(ByteBuffer in) {
         try {
             ByteBuffer b = in.slice().order(ByteOrder.LITTLE_ENDIAN);
-            int code = b.get();
+            int first = b.get() & 0xFF;
+            int version = first >>> 4;
+            int code = first & 0xF;
             long epoch = b.getLong();
             long step = b.getLong();
+            if (version > VERSION) {
+                throw new IllegalArgumentException("step frame of format version " + version + ", this node reads "
+                        + "versions 0 to " + VERSION + ": every node of a cluster must run the same release");
+            }
             if (code == 3) {
                 byte[] text = new byte[b.remaining()];
                 b.get(text);
@@ -215,13 +241,19 @@ public final class StepFrame {
             if (code != 1 && code != 2) {
                 throw new IllegalArgumentException("unknown step frame kind " + code);
             }
-            int n = count(b.getInt(), b.remaining() / 12, "sequences");
+            int n = count(b.getInt(), b.remaining() / (version == 0 ? 12 : 16), "sequences");
             int[] starts = new int[n];
             int[] counts = new int[n];
+            int[] slots = new int[n];
             int[][] tables = new int[n][];
             for (int s = 0; s < n; s++) {
                 starts[s] = b.getInt();
                 counts[s] = b.getInt();
+                slots[s] = version == 0 ? BatchLayout.NO_STATE_SLOT : b.getInt();
+                if (slots[s] < BatchLayout.NO_STATE_SLOT) {
+                    throw new IllegalArgumentException("step frame names state slot " + slots[s] + " for sequence "
+                            + s);
+                }
                 tables[s] = new int[count(b.getInt(), b.remaining() / 4, "blocks")];
                 b.asIntBuffer().get(tables[s]);
                 b.position(b.position() + 4 * tables[s].length);
@@ -250,8 +282,8 @@ public final class StepFrame {
                 }
                 case Q8 -> values = decodeQ8(b, rows, columns);
             }
-            return new StepFrame(code == 1 ? Kind.STEP : Kind.LOGITS, epoch, step, starts, counts, tables, logitRows,
-                    payload, rows, columns, tokens, values, null);
+            return new StepFrame(code == 1 ? Kind.STEP : Kind.LOGITS, epoch, step, starts, counts, slots, tables,
+                    logitRows, payload, rows, columns, tokens, values, null);
         } catch (java.nio.BufferUnderflowException e) {
             throw new IllegalArgumentException("step frame is truncated", e);
         }

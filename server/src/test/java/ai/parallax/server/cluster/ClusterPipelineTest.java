@@ -1,12 +1,18 @@
 package ai.parallax.server.cluster;
 
 import ai.parallax.server.serve.LocalServer;
+import ai.parallax.models.tokenizer.Tokenizer;
+import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 import static ai.parallax.server.cluster.ClusterProcesses.model;
 import static ai.parallax.server.cluster.ClusterProcesses.read;
@@ -76,6 +82,71 @@ class ClusterPipelineTest {
                         .as("prompt %d; log:%n%s", i, log).isEqualTo(expected[i]);
             }
         }
+    }
+
+    /**
+     * Qwen3-Next (linear and full attention alternating) and gpt-oss (sliding and full alternating) split over a
+     * scheduler's stage and a joined node's: the stages keep each sequence's recurrent state or window ring in the
+     * slot its steps name. Every boundary of these models falls between layers of different types (seen: qwen3-next
+     * [0,2) [2,4), gpt-oss [0,2) [2,3)). Three prompts at once (expected.json's, as token ids) must continue as the
+     * float64 reference does (read as text through a tokenizer that spells each id), as on the single machine.
+     */
+    @ParameterizedTest
+    @CsvSource({
+            // qwen3-next: 691.5 KiB per layer with its KV reserve, 192 KiB each for the embedding and the head, so
+            // 2 MiB holds two layers and one of them, not three; gpt-oss's 3 layers need both 1 MiB nodes.
+            "tiny-random-qwen3-next, 2MiB",
+            "tiny-random-gpt-oss, 1MiB"})
+    void modelsWithPerSequenceStateServeTheReferenceContinuationsOverTwoNodes(String name, String memory,
+                                                                              @TempDir Path tmp) throws Exception {
+        Path model = ClusterProcesses.withIdTokenizer(tmp.resolve(name), name);
+        JsonNode cases = ClusterProcesses.JSON.readTree(ClusterProcesses.model(name).resolve("expected.json")
+                .toFile()).get("cases");
+        Tokenizer tokenizer = Tokenizer.load(model);
+        List<int[]> prompts = new ArrayList<>();
+        List<String> expected = new ArrayList<>();
+        for (JsonNode c : cases) {
+            prompts.add(ids(c.get("input_ids")));
+            expected.add(tokenizer.decode(ids(c.get("greedy_continuation")), true));
+        }
+        String[] single = new String[prompts.size()];
+        try (LocalServer local = LocalServer.start(new LocalServer.Options(model, "127.0.0.1", 0, "4MiB", 16, 512, 8,
+                16, null, null, 1, null, 1024), new PrintWriter(new StringWriter()));
+             ClusterProcesses client = new ClusterProcesses(null)) {
+            for (int i = 0; i < single.length; i++) {
+                single[i] = text(client.complete(local.port(), name, prompts.get(i), 12));
+            }
+        }
+        assertThat(single).as("the single machine against the reference").containsExactly(
+                expected.toArray(String[]::new));
+        try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
+            cluster.serve(model, "--memory", memory, "--activation-dtype", "f32", "--max-running", "8");
+            cluster.join("a", "-m", model.toString(), "--memory", memory);
+            cluster.awaitReady(1);
+            String log = read(cluster.schedulerLog);
+            assertThat(log).containsPattern("allocation \\d+: .*pipeline 0: \\S+ \\[0,\\d\\) \\S+ \\[\\d,\\d\\)");
+            java.util.concurrent.ExecutorService clients = java.util.concurrent.Executors.newFixedThreadPool(3);
+            try {
+                List<java.util.concurrent.Future<String>> answers = new ArrayList<>();
+                for (int[] prompt : prompts) {
+                    answers.add(clients.submit(() -> text(cluster.complete(cluster.apiPort, name, prompt, 12))));
+                }
+                for (int i = 0; i < prompts.size(); i++) {
+                    assertThat(answers.get(i).get(120, java.util.concurrent.TimeUnit.SECONDS))
+                            .as("prompt %d; log:%n%s", i, log).isEqualTo(expected.get(i));
+                }
+            } finally {
+                clients.shutdownNow();
+            }
+        }
+    }
+
+    private static int[] ids(JsonNode array) {
+        int[] out = new int[array.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = array.get(i).asInt();
+        }
+        return out;
     }
 
     static final String[] EIGHT_PROMPTS = {"Once upon a time", "The little dog", "Lily and Ben went to the park",

@@ -53,6 +53,33 @@ final class ClusterProcesses implements AutoCloseable {
         return dir;
     }
 
+    /**
+     * A model of {@code name} that ships weights only (a tiny vocabulary, ids 0/1/2 pad/bos/eos, no tokenizer), in
+     * a folder of links beside a written tokenizer.json that spells id i as {@code t<i>} with no decoder (tokens
+     * joined by spaces): the API can serve it, prompts go as token ids, and the text it returns names the ids.
+     */
+    static Path withIdTokenizer(Path dir, String name) throws IOException {
+        Path models = Path.of(System.getProperty("parallax.models"));
+        Files.createDirectories(dir);
+        for (String f : List.of("config.json", "generation_config.json", "model.safetensors")) {
+            Files.createSymbolicLink(dir.resolve(f), models.resolve(name).resolve(f));
+        }
+        int vocab = JSON.readTree(models.resolve(name).resolve("config.json").toFile()).get("vocab_size").asInt();
+        com.fasterxml.jackson.databind.node.ObjectNode tokenizer = JSON.createObjectNode();
+        tokenizer.put("version", "1.0").putNull("truncation").putNull("padding").putArray("added_tokens");
+        tokenizer.putNull("normalizer").putNull("pre_tokenizer").putNull("post_processor").putNull("decoder");
+        com.fasterxml.jackson.databind.node.ObjectNode model = tokenizer.putObject("model");
+        model.put("type", "BPE").putNull("dropout").putNull("unk_token").putNull("continuing_subword_prefix")
+                .putNull("end_of_word_suffix").put("fuse_unk", false).put("byte_fallback", false);
+        com.fasterxml.jackson.databind.node.ObjectNode ids = model.putObject("vocab");
+        for (int i = 0; i < vocab; i++) {
+            ids.put("t" + i, i);
+        }
+        model.putArray("merges");
+        Files.writeString(dir.resolve("tokenizer.json"), JSON.writeValueAsString(tokenizer));
+        return dir;
+    }
+
     static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
@@ -148,6 +175,20 @@ final class ClusterProcesses implements AutoCloseable {
         return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
                 .timeout(Duration.ofSeconds(90)).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** A greedy completion of the prompt given as token ids, generating all {@code maxTokens}; the response JSON. */
+    HttpResponse<String> complete(int port, String model, int[] promptIds, int maxTokens) throws Exception {
+        com.fasterxml.jackson.databind.node.ObjectNode request = JSON.createObjectNode().put("model", model)
+                .put("max_tokens", maxTokens).put("temperature", 0).put("ignore_eos", true);
+        com.fasterxml.jackson.databind.node.ArrayNode prompt = request.putArray("prompt");
+        for (int id : promptIds) {
+            prompt.add(id);
+        }
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+                .timeout(Duration.ofSeconds(90)).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(request))).build(),
+                HttpResponse.BodyHandlers.ofString());
     }
 
     /** A streamed greedy completion, read on its own thread: the text so far, the pieces, how it ended. */

@@ -33,6 +33,35 @@ class StepFrameTest {
     }
 
     @Test
+    void stateSlotsTravelShiftedByTheRunnersOffsetAndVersionZeroFramesNameNone() {
+        BatchLayout layout = new BatchLayout(4);
+        layout.add(0, 2, new int[] {1}, 0);
+        layout.add(3, 1, new int[] {4}, 2);
+        StepFrame step = StepFrame.tokens(5, 6, layout, new int[] {7, 8, 9}, new int[] {1, 2}, 10, 4);
+        byte[] wire = step.withHidden(StepFrame.Payload.F32, new float[] {1, 2, 3}, 1).encode();
+        assertThat(wire[0]).as("version 1, kind step").isEqualTo((byte) 0x11);
+        StepFrame back = StepFrame.decode(ByteBuffer.wrap(wire));
+        assertThat(back.stateSlots).containsExactly(4, 6);
+        assertThat(back.blockTables).isDeepEqualTo(new int[][] {{11}, {14}});
+        BatchLayout rebuilt = new BatchLayout(4);
+        back.fill(rebuilt);
+        assertThat(rebuilt.stateSlot(0)).isEqualTo(4);
+        assertThat(rebuilt.stateSlot(1)).isEqualTo(6);
+
+        // The same step as a node of the previous release wrote it: no slot field, the bare kind in the first byte.
+        ByteBuffer old = ByteBuffer.allocate(17 + 4 + 16 + 4 + 4 + 9 + 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        old.put((byte) 1).putLong(5).putLong(6).putInt(1).putInt(0).putInt(1).putInt(1).putInt(11)
+                .putInt(1).putInt(0).put((byte) 2).putInt(1).putInt(1).putFloat(1f).flip();
+        StepFrame legacy = StepFrame.decode(old);
+        assertThat(legacy.stateSlots).containsExactly(BatchLayout.NO_STATE_SLOT);
+        assertThat(legacy.blockTables).isDeepEqualTo(new int[][] {{11}});
+        assertThat(legacy.values).containsExactly(1f);
+
+        wire[0] = 0x21;
+        assertThatThrownBy(() -> StepFrame.decode(ByteBuffer.wrap(wire))).hasMessageContaining("format version 2");
+    }
+
+    @Test
     void q8KeepsEachValueWithinHalfAStepOfItsBlockAndBlocksNeverSpanRows() {
         BatchLayout layout = new BatchLayout(4);
         layout.add(0, 2, new int[] {0});
