@@ -317,6 +317,6 @@ public final class ServeCommand implements Callable<Integer> {
     }
 
     private ClusterSizing sizing(Long offered) {
-        return new ClusterSizing((long) kvBlocks * blockSize, offered);
+        return new ClusterSizing((long) kvBlocks * blockSize, offered, maxRunning);
     }
 }

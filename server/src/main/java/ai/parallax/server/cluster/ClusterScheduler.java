@@ -186,7 +186,7 @@ public final class ClusterScheduler implements AutoCloseable {
         generation = GenerationConfig.read(dir, config);
         context = Math.min(options.maxContext(), config.maxPositionEmbeddings());
         slotsPerEngine = keepsStatePerSequence(config) ? options.maxRunning() : 0;
-        footprint = ModelFootprint.of(dir, config, (long) options.kvBlocks() * options.blockSize());
+        footprint = ModelFootprint.of(dir, config, (long) options.kvBlocks() * options.blockSize(), slotsPerEngine);
         ops = options.threads() == null ? new SimdOps() : new SimdOps(options.threads());
 
         IdentityKeyPair identity;

@@ -11,8 +11,14 @@ import java.nio.file.Path;
  *
  * @param kvPositions       KV positions reserved per layer on every stage
  * @param nodeMemoryBytes   what this machine's worker offers ({@code --memory}), or null for its free memory
+ * @param sequences         sequences a stage keeps per-sequence state for ({@code --max-running})
  */
-public record ClusterSizing(long kvPositions, Long nodeMemoryBytes) {
+public record ClusterSizing(long kvPositions, Long nodeMemoryBytes, int sequences) {
+
+    /** Sizing for models without per-sequence state (or when it is not to be counted). */
+    public ClusterSizing(long kvPositions, Long nodeMemoryBytes) {
+        this(kvPositions, nodeMemoryBytes, 0);
+    }
 
     /** The memory one node offers: {@code --memory}, or this machine's free memory as the guess for every node. */
     public long memoryPerNode() {
@@ -30,7 +36,7 @@ public record ClusterSizing(long kvPositions, Long nodeMemoryBytes) {
         }
         try {
             Path dir = Path.of(info.path());
-            long bytes = ModelFootprint.of(dir, ModelConfig.read(dir), kvPositions).wholeModelBytes();
+            long bytes = ModelFootprint.of(dir, ModelConfig.read(dir), kvPositions, sequences).wholeModelBytes();
             return new ClusterModels.ModelInfo(info.id(), info.path(), info.architecture(), info.modelType(),
                     info.numLayers(), info.contextLength(), info.parameters(), info.dtype(), info.diskBytes(), bytes,
                     null);

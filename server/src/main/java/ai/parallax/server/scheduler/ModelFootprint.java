@@ -1,6 +1,7 @@
 package ai.parallax.server.scheduler;
 
-import ai.parallax.models.KvCache;
+import ai.parallax.models.LayerProfile;
+import ai.parallax.models.gptoss.GptOssModel;
 import ai.parallax.models.config.ModelConfig;
 import ai.parallax.tensors.safetensors.Checkpoint;
 
@@ -15,7 +16,8 @@ import java.util.Set;
  *
  * @param layers          decoder layers
  * @param layerBytes      weight bytes of the largest layer (layers of one model differ only by rounding, if at all)
- * @param kvBytesPerLayer KV cache reserved per layer on every stage
+ * @param kvBytesPerLayer cache reserved per layer on every stage (the largest layer's: KV or latent per position,
+ *                        or sliding rings and linear-attention state per running sequence)
  * @param embeddingBytes  token embedding, held by the first stage
  * @param headBytes       final norm and LM head, held by the last stage (a tied head is the embedding again)
  */
@@ -39,9 +41,23 @@ public record ModelFootprint(int layers, long layerBytes, long kvBytesPerLayer, 
 
     /**
      * Reads the sizes from the checkpoint's tensor headers (nothing is mapped), reserving KV for
-     * {@code kvPositions} positions per layer.
+     * {@code kvPositions} positions per layer and no per-sequence state.
      */
     public static ModelFootprint of(Path dir, ModelConfig config, long kvPositions) {
+        return of(dir, config, kvPositions, 0);
+    }
+
+    /**
+     * Reads the sizes from the checkpoint's tensor headers (nothing is mapped). Each layer's reserve is what a stage
+     * really allocates for it: a layer whose cache grows with the context (full attention, DeepSeek's MLA latent)
+     * takes its cache bytes per position for {@code kvPositions} positions; a sliding-window layer keeps a ring of
+     * rows per running sequence instead; a linear-attention layer keeps a fixed state per running sequence and
+     * nothing per position. Weights and reserve are those of the largest layer, so a stage boundary may fall
+     * anywhere whatever the layers' types.
+     *
+     * @param sequences how many sequences a stage keeps state for at once ({@code --max-running})
+     */
+    public static ModelFootprint of(Path dir, ModelConfig config, long kvPositions, int sequences) {
         try (Checkpoint checkpoint = Checkpoint.open(dir)) {
             Set<String> names = checkpoint.tensorNames();
             long largestLayer = 0;
@@ -58,8 +74,25 @@ public record ModelFootprint(int layers, long layerBytes, long kvBytesPerLayer, 
             long embedding = checkpoint.byteSize(List.of("model.embed_tokens.weight"));
             long head = (names.contains("lm_head.weight") ? checkpoint.byteSize(List.of("lm_head.weight")) : embedding)
                     + (names.contains("model.norm.weight") ? checkpoint.byteSize(List.of("model.norm.weight")) : 0);
-            long kv = KvCache.bytesPerBlock(1, 1, config.keyValueWidth()) * kvPositions;
-            return new ModelFootprint(config.numLayers(), largestLayer, kv, embedding, head);
+            long reserve = 0;
+            for (int layer = 0; layer < config.numLayers(); layer++) {
+                reserve = Math.max(reserve, cacheReserve(LayerProfile.of(config, layer), config, kvPositions,
+                        sequences));
+            }
+            return new ModelFootprint(config.numLayers(), largestLayer, reserve, embedding, head);
         }
+    }
+
+    /** The cache one layer of this profile takes on a stage, as the stage's KV cache allocates it. */
+    static long cacheReserve(LayerProfile profile, ModelConfig config, long kvPositions, int sequences) {
+        long perSequence = profile.stateBytesPerSequence();
+        long perPosition = 0;
+        if (profile.window() > 0) {
+            perSequence += (long) GptOssModel.ringRows(profile.window(), config.maxPositionEmbeddings())
+                    * profile.cacheBytesPerPosition();
+        } else {
+            perPosition = profile.cacheBytesPerPosition();
+        }
+        return perPosition * kvPositions + perSequence * sequences;
     }
 }
