@@ -180,16 +180,24 @@ class ClusterPipelineTest {
             } finally {
                 clients.shutdownNow();
             }
-            // The router spreads the requests: each pipeline's engine took some of the eight.
-            cluster.await(() -> read(cluster.schedulerLog).contains("requests by pipeline: #0"), 10,
-                    "the routing summary", cluster.schedulerLog);
-            java.util.regex.Matcher m = java.util.regex.Pattern.compile("requests by pipeline: #0 (\\d+) .* #1 (\\d+) ")
-                    .matcher(read(cluster.schedulerLog).lines().filter(l -> l.startsWith("requests by pipeline"))
-                            .reduce((x, y) -> y).orElseThrow());
-            assertThat(m.find()).isTrue();
-            int first = Integer.parseInt(m.group(1));
-            int second = Integer.parseInt(m.group(2));
-            assertThat(first + second).isEqualTo(8);
+            // The router spreads the requests: each pipeline's engine took some of the eight. The summary is logged
+            // every 2 s when it changed, so wait for the one that counts all eight.
+            java.util.regex.Pattern summary = java.util.regex.Pattern.compile(
+                    "requests by pipeline: #0 (\\d+) .* #1 (\\d+) ");
+            java.util.function.Supplier<int[]> counts = () -> {
+                java.util.Optional<String> last = read(cluster.schedulerLog).lines()
+                        .filter(l -> l.startsWith("requests by pipeline")).reduce((x, y) -> y);
+                if (last.isEmpty()) {
+                    return new int[] {0, 0};
+                }
+                java.util.regex.Matcher m = summary.matcher(last.get());
+                assertThat(m.find()).as("routing summary: %s", last.get()).isTrue();
+                return new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))};
+            };
+            cluster.await(() -> counts.get()[0] + counts.get()[1] == 8, 20, "the routing summary of all 8 requests",
+                    cluster.schedulerLog);
+            int first = counts.get()[0];
+            int second = counts.get()[1];
             assertThat(first).as("requests on pipeline 0; log:%n%s", read(cluster.schedulerLog)).isPositive();
             assertThat(second).as("requests on pipeline 1").isPositive();
         }
