@@ -30,7 +30,9 @@ public final class RequestRouter {
      * The index of the pipeline with the least expected latency (the lowest index on a tie); -1 if none is up.
      * A pipeline that has not run a step yet ({@code stepMillis} NaN) is assumed as slow as the slowest one
      * measured (1 ms if none is), and never faster than its own links' round trips, which every step crosses: a new
-     * pipeline gets work, but not all of it before anything is known.
+     * pipeline gets work, but not all of it before anything is known. One exception: while other pipelines are
+     * measured, an idle unmeasured one takes the next request at the cost of its links alone, so that it gets
+     * measured at all; otherwise requests that never overlap would all stay on the measured pipelines.
      */
     public static int choose(List<PipelineLoad> pipelines) {
         double slowest = Double.NaN;
@@ -44,10 +46,15 @@ public final class RequestRouter {
         double bestMillis = Double.POSITIVE_INFINITY;
         for (int i = 0; i < pipelines.size(); i++) {
             PipelineLoad p = pipelines.get(i);
-            double expected = Double.isNaN(p.stepMillis())
-                    ? new PipelineLoad(Math.max(unmeasured, p.roundTripMillis()), p.queued(), p.roundTripMillis(),
-                    true).expectedMillis()
-                    : p.expectedMillis();
+            double expected;
+            if (!Double.isNaN(p.stepMillis())) {
+                expected = p.expectedMillis();
+            } else if (!Double.isNaN(slowest) && p.queued() == 0) {
+                expected = p.roundTripMillis();
+            } else {
+                expected = new PipelineLoad(Math.max(unmeasured, p.roundTripMillis()), p.queued(),
+                        p.roundTripMillis(), true).expectedMillis();
+            }
             if (p.available() && (best < 0 || expected < bestMillis)) {
                 best = i;
                 bestMillis = expected;

@@ -53,4 +53,16 @@ class RequestRouterTest {
         assertThat(RequestRouter.choose(List.of(farIdle, new PipelineLoad(Double.NaN, 1, 10, true)))).isEqualTo(1);
         assertThat(RequestRouter.choose(List.of(farIdle, new PipelineLoad(Double.NaN, 2, 10, true)))).isZero();
     }
+
+    @Test
+    void anIdleUnmeasuredPipelineTakesTheNextRequestSoThatItGetsMeasured() {
+        // Requests one after another: the measured pipeline is idle each time, and the new one would never be tried
+        // if it only counted as slow as the slowest measured one (5 + 0.4 against 5 + 0.3).
+        PipelineLoad measuredIdle = new PipelineLoad(5, 0, 0.3, true);
+        PipelineLoad freshIdle = new PipelineLoad(Double.NaN, 0, 0.4, true);
+        assertThat(RequestRouter.choose(List.of(measuredIdle, freshIdle))).isEqualTo(1);
+        // Once it has a request in flight, it counts as slow as the slowest measured one again.
+        assertThat(RequestRouter.choose(List.of(measuredIdle, new PipelineLoad(Double.NaN, 1, 0.4, true))))
+                .isZero();
+    }
 }
