@@ -282,7 +282,8 @@ public final class ClusterWorker implements AutoCloseable {
         }
     }
 
-    private static String rootMessage(Throwable e) {
+    /** The innermost cause's message: what went wrong, without the wrappers futures add. */
+    static String rootMessage(Throwable e) {
         Throwable t = e;
         while (t.getCause() != null && t.getCause() != t) {
             t = t.getCause();

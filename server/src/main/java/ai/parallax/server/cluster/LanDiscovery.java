@@ -36,7 +36,7 @@ public final class LanDiscovery {
     }
 
     /** Every peer heard on the LAN within {@code wait}, with its addresses, in the order heard. */
-    public static Map<PeerId, List<Multiaddr>> listen(int port, Duration wait) {
+    static Map<PeerId, List<Multiaddr>> listen(int port, Duration wait) {
         Map<PeerId, List<Multiaddr>> found = new LinkedHashMap<>();
         PeerId self = IdentityKeyPair.generate().peerId();
         try (MdnsDiscovery d = new MdnsDiscovery(self, List::of, (peer, addrs) -> {
@@ -92,7 +92,7 @@ public final class LanDiscovery {
                         Thread.currentThread().interrupt();
                         throw new IllegalStateException("interrupted while looking for the scheduler", e);
                     } catch (Exception e) {
-                        refusals.add(address + ": " + rootMessage(e));
+                        refusals.add(address + ": " + ClusterWorker.rootMessage(e));
                     }
                 }
             }
@@ -102,13 +102,5 @@ public final class LanDiscovery {
         }
         throw new UserError("found " + heard.size() + " peer" + (heard.size() == 1 ? "" : "s") + " on the LAN, but "
                 + "none admits this join token (" + String.join("; ", refusals) + "); check --token, or pass -s");
-    }
-
-    private static String rootMessage(Throwable e) {
-        Throwable t = e;
-        while (t.getCause() != null && t.getCause() != t) {
-            t = t.getCause();
-        }
-        return t.getMessage() != null ? t.getMessage() : t.toString();
     }
 }
