@@ -75,42 +75,4 @@ public final class PeerLocator {
             }
         }
     }
-
-    /**
-     * Finds a peer on the LAN by what it serves rather than by its id: every peer mDNS reports is dialed and
-     * identified, and the first whose identify answer satisfies {@code wanted} is returned as a full multiaddr.
-     *
-     * @param what names the wanted peer in the error message, e.g. "a Parallax scheduler"
-     * @throws P2pException if none answers within {@code timeout}
-     */
-    public static Multiaddr findOnLan(java.util.function.Predicate<ai.parallax.p2p.protocol.IdentifyInfo> wanted,
-                                      String what, Duration timeout) throws P2pException {
-        java.util.concurrent.CompletableFuture<Multiaddr> found = new java.util.concurrent.CompletableFuture<>();
-        java.util.Set<PeerId> seen = java.util.concurrent.ConcurrentHashMap.newKeySet();
-        try (P2pNode node = new P2pNode(IdentityKeyPair.generate(), P2pNode.Options.defaults()
-                .withIdleTimeout(Duration.ZERO));
-             var mdns = new ai.parallax.p2p.mdns.MdnsDiscovery(node.peerId(), List::of, (peer, addrs) -> {
-                 if (!seen.add(peer)) {
-                     return;
-                 }
-                 node.addAddresses(peer, addrs);
-                 node.dial(peer).thenCompose(P2pConnection::identify).thenAccept(info -> {
-                     if (wanted.test(info)) {
-                         node.connection(peer).ifPresent(c ->
-                                 found.complete(c.remoteAddress().with(Multiaddr.Protocol.P2P, peer.toString())));
-                     }
-                 });
-             }, ai.parallax.p2p.mdns.MdnsDiscovery.MDNS_GROUP, null, Duration.ofSeconds(2)).start()) {
-            return found.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (IOException e) {
-            throw new P2pException("cannot look for " + what + " on the LAN: mDNS is unavailable here (" + e.getMessage()
-                    + ")", e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new P2pException("interrupted while looking for " + what + " on the LAN", e);
-        } catch (TimeoutException | ExecutionException e) {
-            throw new P2pException("no " + what + " answered mDNS on the LAN within " + timeout.toSeconds() + " s ("
-                    + seen.size() + " other peers did)", e);
-        }
-    }
 }

@@ -167,9 +167,9 @@ public final class JoinCommand implements Callable<Integer> {
             out.flush();
             return found.toString();
         } catch (P2pException e) {
-            throw new UserError(e.getMessage() + (scheduler == null
-                    ? "; pass -s with the scheduler's multiaddr or peer id as 'parallax serve' printed it"
-                    : bootstrap.isEmpty() ? "; if the scheduler is not on this LAN, add --bootstrap <its multiaddr>" : ""));
+            // Only the peer-id lookup throws this (without -s, LanDiscovery says what to do itself).
+            throw new UserError(e.getMessage() + (bootstrap.isEmpty()
+                    ? "; if the scheduler is not on this LAN, add --bootstrap <its multiaddr>" : ""));
         }
     }
 }

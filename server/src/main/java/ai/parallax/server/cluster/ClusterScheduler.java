@@ -123,6 +123,8 @@ public final class ClusterScheduler implements AutoCloseable {
     /** The engines, by index; engine i serves pipeline i of the allocation (or is carried by another, see apply). */
     private volatile List<ServingPipeline> pipelines = List.of();
     private StageHost localStage;
+    /** The streams to remote first stages of the allocation in force; closed when the next one replaces it. */
+    private final List<ActivationLink> entryLinks = new ArrayList<>();
     private ServedModel served;
     private ChatPromptFormatter chat;
     private volatile Allocation current;
@@ -393,6 +395,7 @@ public final class ClusterScheduler implements AutoCloseable {
         for (ServingPipeline p : pipelines) {
             p.runner.deactivate("re-allocating");
         }
+        closeEntryLinks();
         current = null;
         int k = allocation.pipelines().size();
         List<ServingPipeline> engines = new ArrayList<>(pipelines);
@@ -483,6 +486,7 @@ public final class ClusterScheduler implements AutoCloseable {
             }
             try {
                 ActivationLink link = ActivationLink.open(node, first, this::onActivation, Duration.ofSeconds(10));
+                entryLinks.add(link);
                 entries.add(frame -> link.send(frame).whenComplete((v, ex) -> {
                     if (ex != null) {
                         deliverToRunners(StepFrame.failed(frame.epoch, frame.step, "sending to the first stage "
@@ -697,6 +701,14 @@ public final class ClusterScheduler implements AutoCloseable {
         }
     }
 
+    /** Closes the streams to the last allocation's first stages, so re-allocations do not pile streams up. */
+    private void closeEntryLinks() {
+        for (ActivationLink link : entryLinks) {
+            link.close();
+        }
+        entryLinks.clear();
+    }
+
     static String shortId(PeerId peer) {
         String s = peer.toString();
         return s.length() > 12 ? "…" + s.substring(s.length() - 8) : s;
@@ -744,6 +756,7 @@ public final class ClusterScheduler implements AutoCloseable {
         for (ServingPipeline p : pipelines) {
             p.close();
         }
+        closeEntryLinks();
         if (localStage != null) {
             localStage.close();
         }
