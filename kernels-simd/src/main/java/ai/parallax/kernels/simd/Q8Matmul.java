@@ -81,16 +81,16 @@ final class Q8Matmul implements WorkerPool.ParallelTask {
         this.tokens = tokens;
         this.n = (int) w.rowCount();
         this.k = (int) w.rowLength();
-        // Byte planes need two whole blocks per group (16 lanes) and rows of whole groups.
-        this.planes = L == 16 && k % GROUP == 0;
+        // Byte planes need two whole blocks per group (16 lanes) and rows of whole groups. Only a token left alone
+        // at the end (token count 4m + 1: decode, or a prompt's last token) runs the plane kernel; tiles of four
+        // read x as it is, so only that token is reordered.
+        this.planes = L == 16 && k % GROUP == 0 && tokens % 4 == 1;
         if (planes) {
-            long bytes = 4L * tokens * k;
+            long bytes = 4L * k;
             if (planedX.byteSize() < bytes) {
-                planedX = arena.allocate(Math.max(bytes, 2 * planedX.byteSize()), 64);
+                planedX = arena.allocate(bytes, 64);
             }
-            for (int t = 0; t < tokens; t++) {
-                toPlanes(x, 4L * t * k, planedX, 4L * t * k, k);
-            }
+            toPlanes(x, 4L * (tokens - 1) * k, planedX, 0, k);
         }
     }
 
@@ -135,7 +135,7 @@ final class Q8Matmul implements WorkerPool.ParallelTask {
                 for (int t = t0; t < t1; t += 4) {
                     if (t1 - t == 1) {
                         if (planes) {
-                            rows4Planes(planedX, xRowBytes * t, w, scales, r, r1, r2, r3, k, s);
+                            rows4Planes(planedX, 0, w, scales, r, r1, r2, r3, k, s); // t is the last token
                         } else {
                             rows4(x, xRowBytes * t, w, scales, r, r1, r2, r3, k, s);
                         }
