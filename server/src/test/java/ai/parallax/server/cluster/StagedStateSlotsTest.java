@@ -172,6 +172,9 @@ class StagedStateSlotsTest {
                     lastNode.listenAddrs().getFirst().toString(), MAX_RUNNING));
             assertThat(firstReply.loaded()).as("%s%n%s", firstReply.error(), log).isTrue();
             assertThat(first.worker().sequenceSlots() + last.worker().sequenceSlots()).isPositive();
+            // Both cuts leave a stateful layer (linear or sliding) on each side, so each stage holds every slot.
+            assertThat(first.worker().sequenceSlots()).as("first stage's slots").isEqualTo(MAX_RUNNING);
+            assertThat(last.worker().sequenceSlots()).as("last stage's slots").isEqualTo(MAX_RUNNING);
             ActivationLink entry = ActivationLink.open(scheduler, firstNode.peerId(), (p, f) -> { },
                     Duration.ofSeconds(10));
             runner.activate(1, entry::send);

@@ -45,6 +45,9 @@ class ModelFootprintTest {
         ModelConfig config = ModelConfig.read(dir);
         long state = LayerProfile.of(config, 0).stateBytesPerSequence();
         assertThat(state).as("layer 0 is a linear-attention layer").isPositive();
+        // By hand: conv state (kernel 4 − 1) × conv width 160 (2 × 2 key heads × 16 + 4 value heads × 24) plus the
+        // delta-rule state 4 value heads × 16 × 24, in floats.
+        assertThat(state).isEqualTo((3L * 160 + 4 * 16 * 24) * 4);
         // Full-attention layers: 2 KV heads × head_dim 32 × 2 × 4 = 512 bytes per position.
         assertThat(footprint("tiny-random-qwen3-next", 1024, 0).kvBytesPerLayer()).isEqualTo(512L * 1024);
         // With few positions and many sequences the linear layers' state is the larger reserve.
