@@ -140,7 +140,9 @@ class ClusterMembershipTest {
                     .contains(cluster.peerOf("d").substring(cluster.peerOf("d").length() - 8));
             assertThat(read(cluster.log("c"))).contains("ready with layers");
             assertThat(read(cluster.log("d"))).contains("ready with layers");
-            // The streams in flight across the re-allocation were replayed on the new pipelines: nothing lost.
+            // The streams started before the nodes joined are whole. Whether they were still running at the
+            // re-allocation depends on the machine's speed (on a busy one they are, and are replayed); the kill -9
+            // tests above are the ones that prove replay mid-stream.
             for (int i = 0; i < streams.size(); i++) {
                 assertThat(streams.get(i).finish.get(180, TimeUnit.SECONDS)).isEqualTo("length");
                 assertThat(streams.get(i).text()).as("stream %d", i).isEqualTo(expected[i]);
@@ -221,6 +223,7 @@ class ClusterMembershipTest {
                 assertThat(s.finish).as("a stream that ended before the kill").isNotDone();
             }
             workers.get("a").destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            int[] before = streams.stream().mapToInt(st -> st.pieces.get()).toArray();
             for (int i = 0; i < streams.size(); i++) {
                 String finish;
                 try {
@@ -232,6 +235,8 @@ class ClusterMembershipTest {
                 assertThat(finish).isEqualTo("length");
                 assertThat(streams.get(i).text()).as("stream %d; log:%n%s", i, read(cluster.schedulerLog))
                         .isEqualTo(expected[i]);
+                assertThat(streams.get(i).pieces.get()).as("stream %d went on after the kill", i)
+                        .isGreaterThan(before[i]);
             }
             // The engine whose pipeline is gone was carried by the one left, in its own range of the KV pool.
             assertThat(read(cluster.schedulerLog)).containsPattern("pipeline ready \\(1 pipeline of 2 stages\\); "
