@@ -7,6 +7,10 @@ package ai.parallax.runtime.engine;
  * without an error and without losing or repeating tokens.
  */
 public class KvStateLostException extends RuntimeException {
+    public KvStateLostException(String message) {
+        super(message);
+    }
+
     public KvStateLostException(String message, Throwable cause) {
         super(message, cause);
     }

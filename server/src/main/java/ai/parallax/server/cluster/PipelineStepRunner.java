@@ -20,6 +20,9 @@ import java.util.function.Consumer;
  * <p>When the pipeline breaks (a stage died, a step failed or timed out) the runner reports it, so the scheduler
  * re-allocates, and throws {@link KvStateLostException}: the engine then replays every running sequence, and the
  * next step waits for the rebuilt pipeline. Only when none is ready within the recovery timeout do requests fail.
+ * A pipeline rebuilt between two steps (the engine was sampling or idle when the re-allocation came) loses the KV
+ * state just the same: the first step offered to it throws {@link KvStateLostException} before it is sent, so the
+ * engine replays its running sequences and forgets its cached prefixes instead of reading empty KV blocks.
  */
 public final class PipelineStepRunner implements StepRunner {
     /** Where a step enters the pipeline: a local stage or the link to a remote one. */
@@ -38,6 +41,13 @@ public final class PipelineStepRunner implements StepRunner {
     private final AtomicLong steps;
     private Entry entry;
     private long epoch = -1;
+    /**
+     * The allocation whose stages hold the KV state (and state slots) of this runner's sequences: the last one a
+     * step ran on, or -1 while no stage holds any (before the first step, after a broken one). Stages are made anew
+     * on every allocation, with empty KV pools, so a step on another allocation would read keys and values never
+     * written there.
+     */
+    private long stateEpoch = -1;
     private int blockOffset;
     private int slotOffset;
     private CompletableFuture<StepFrame> pending;
@@ -186,6 +196,13 @@ public final class PipelineStepRunner implements StepRunner {
                 }
             }
             target = entry;
+            if (stateEpoch != -1 && stateEpoch != epoch) {
+                long was = stateEpoch;
+                stateEpoch = -1;
+                throw new KvStateLostException("the pipeline was rebuilt (allocation " + was + " -> " + epoch
+                        + "): its stages hold none of this engine's KV state");
+            }
+            stateEpoch = epoch;
             frame = StepFrame.tokens(epoch, steps.getAndIncrement(), batch, tokens, logitRows, blockOffset,
                     slotOffset);
             pending = answer;
@@ -204,6 +221,7 @@ public final class PipelineStepRunner implements StepRunner {
                     + stepTimeout.toSeconds() + " s" : String.valueOf(cause.getMessage());
             synchronized (lock) {
                 pending = null;
+                stateEpoch = -1; // the engine replays from position 0 on whatever pipeline comes next
                 if (entry == target) {
                     entry = null;
                 }
