@@ -8,10 +8,8 @@ import ai.parallax.models.config.ModelConfig;
 import ai.parallax.runtime.GenerationRequest;
 import ai.parallax.runtime.GenerationResult;
 import ai.parallax.runtime.engine.EngineConfig;
-import ai.parallax.runtime.engine.GenerationListener;
 import ai.parallax.runtime.engine.InferenceEngine;
 import ai.parallax.runtime.engine.KvStateLostException;
-import ai.parallax.runtime.sampling.TokenLogprob;
 import ai.parallax.tensors.ops.BatchLayout;
 import ai.parallax.tensors.ops.Ops;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -20,7 +18,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -32,6 +29,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.IntConsumer;
 
+import static ai.parallax.server.cluster.StageTestSupport.ids;
+import static ai.parallax.server.cluster.StageTestSupport.overTheWire;
+import static ai.parallax.server.cluster.StageTestSupport.submit;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -174,43 +174,7 @@ class PipelineRebuildTest {
         }
     }
 
-    private static StepFrame overTheWire(StepFrame frame) {
-        return StepFrame.decode(ByteBuffer.wrap(frame.encode()));
-    }
-
     private static JsonNode cases(Path dir) throws Exception {
         return new ObjectMapper().readTree(dir.resolve("expected.json").toFile()).get("cases");
-    }
-
-    private static int[] ids(JsonNode array) {
-        int[] out = new int[array.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = array.get(i).asInt();
-        }
-        return out;
-    }
-
-    /** Submits a request; {@code onToken} hears the count of tokens generated so far, on the engine thread. */
-    private static CompletableFuture<GenerationResult> submit(InferenceEngine engine, GenerationRequest request,
-                                                              IntConsumer onToken) {
-        CompletableFuture<GenerationResult> done = new CompletableFuture<>();
-        AtomicInteger count = new AtomicInteger();
-        engine.submit(request, new GenerationListener() {
-            @Override
-            public void onToken(int tokenId, String text, TokenLogprob logprob) {
-                onToken.accept(count.incrementAndGet());
-            }
-
-            @Override
-            public void onComplete(GenerationResult result) {
-                done.complete(result);
-            }
-
-            @Override
-            public void onFailure(Throwable error) {
-                done.completeExceptionally(error);
-            }
-        });
-        return done;
     }
 }

@@ -9,11 +9,9 @@ import ai.parallax.models.config.ModelConfig;
 import ai.parallax.runtime.GenerationRequest;
 import ai.parallax.runtime.GenerationResult;
 import ai.parallax.runtime.engine.EngineConfig;
-import ai.parallax.runtime.engine.GenerationListener;
 import ai.parallax.runtime.engine.InferenceEngine;
 import ai.parallax.p2p.P2pNode;
 import ai.parallax.p2p.identity.IdentityKeyPair;
-import ai.parallax.runtime.sampling.TokenLogprob;
 import ai.parallax.server.cluster.ClusterMessages.Assignment;
 import ai.parallax.tensors.ops.Ops;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -23,7 +21,6 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -36,6 +33,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 
+import static ai.parallax.server.cluster.StageTestSupport.ids;
+import static ai.parallax.server.cluster.StageTestSupport.overTheWire;
+import static ai.parallax.server.cluster.StageTestSupport.submit;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
@@ -327,37 +327,5 @@ class StagedStateSlotsTest {
                     .as("%s layers %d and %d", name, cuts[i] - 1, cuts[i])
                     .isNotEqualTo(LayerProfile.of(config, cuts[i]).attention());
         }
-    }
-
-    private static StepFrame overTheWire(StepFrame frame) {
-        return StepFrame.decode(ByteBuffer.wrap(frame.encode()));
-    }
-
-    private static int[] ids(JsonNode array) {
-        int[] out = new int[array.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = array.get(i).asInt();
-        }
-        return out;
-    }
-
-    private static CompletableFuture<GenerationResult> submit(InferenceEngine engine, GenerationRequest request) {
-        CompletableFuture<GenerationResult> done = new CompletableFuture<>();
-        engine.submit(request, new GenerationListener() {
-            @Override
-            public void onToken(int tokenId, String text, TokenLogprob logprob) {
-            }
-
-            @Override
-            public void onComplete(GenerationResult result) {
-                done.complete(result);
-            }
-
-            @Override
-            public void onFailure(Throwable error) {
-                done.completeExceptionally(error);
-            }
-        });
-        return done;
     }
 }
