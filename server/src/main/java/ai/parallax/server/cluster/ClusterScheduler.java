@@ -64,6 +64,8 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class ClusterScheduler implements AutoCloseable {
     private static final Duration HEARTBEAT = Duration.ofSeconds(1);
+    /** Heartbeats whose least round trip routing counts as a link's latency. */
+    private static final int RTT_WINDOW = 8;
     private static final int MISSED_HEARTBEATS = 3;
 
     public record Options(Path model, String host, int port, int p2pPort, int minNodes, boolean localWorker,
@@ -82,6 +84,14 @@ public final class ClusterScheduler implements AutoCloseable {
         volatile String state = "joined";
         /** Round trip from the scheduler, smoothed over the heartbeat pings; 0 for the scheduler's own worker. */
         volatile double rttMillis;
+        /**
+         * The least round trip of the last {@link #RTT_WINDOW} heartbeats: the link's own latency, without the
+         * moments when a busy CPU (here or there) held a ping back, which the stages' step times already count.
+         * This is what routing adds per link.
+         */
+        volatile double linkMillis;
+        private final double[] recentRtts = new double[RTT_WINDOW];
+        private int rttSamples;
         /** Loading progress the node reported, 0 to 1, while it loads a stage. */
         volatile double loadProgress;
         // Read by snapshot() only, for the dashboard.
@@ -94,6 +104,17 @@ public final class ClusterScheduler implements AutoCloseable {
             this.peer = peer;
             this.profile = profile;
             this.addresses = addresses;
+        }
+
+        /** A heartbeat's round trip (on the control thread). */
+        void roundTrip(double sample) {
+            rttMillis = rttMillis == 0 ? sample : 0.7 * rttMillis + 0.3 * sample;
+            recentRtts[rttSamples++ % RTT_WINDOW] = sample;
+            double least = Double.POSITIVE_INFINITY;
+            for (int i = 0; i < Math.min(rttSamples, RTT_WINDOW); i++) {
+                least = Math.min(least, recentRtts[i]);
+            }
+            linkMillis = least;
         }
     }
 
@@ -304,9 +325,7 @@ public final class ClusterScheduler implements AutoCloseable {
                     control.execute(() -> {
                         if (e == null) {
                             m.missedHeartbeats = 0;
-                            // Smoothed: one ping delayed by a busy CPU should not swing the routing.
-                            double sample = rtt.toNanos() / 1e6;
-                            m.rttMillis = m.rttMillis == 0 ? sample : 0.7 * m.rttMillis + 0.3 * sample;
+                            m.roundTrip(rtt.toNanos() / 1e6);
                             m.heartbeatMillis = System.currentTimeMillis();
                         } else if (++m.missedHeartbeats >= MISSED_HEARTBEATS && members.containsKey(m.peer)) {
                             gone(m.peer, MISSED_HEARTBEATS + " missed heartbeats");
@@ -579,7 +598,7 @@ public final class ClusterScheduler implements AutoCloseable {
     private List<RequestRouter.PipelineLoad> loads(List<ServingPipeline> list, boolean waiting) {
         Map<String, Double> rtts = new java.util.HashMap<>();
         for (Member m : memberView) { // not members: this runs on the API's threads
-            rtts.put(m.peer.toString(), m.rttMillis);
+            rtts.put(m.peer.toString(), m.linkMillis);
         }
         List<RequestRouter.PipelineLoad> loads = new ArrayList<>(list.size());
         for (ServingPipeline p : list) {
