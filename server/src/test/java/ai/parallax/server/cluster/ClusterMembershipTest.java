@@ -215,6 +215,9 @@ class ClusterMembershipTest {
             }
             cluster.awaitReady(1);
             assertThat(read(cluster.schedulerLog)).contains("pipeline ready (2 pipelines");
+            // Routing counts each link's least round trip over the last heartbeats (one a second); the first ones,
+            // taken while the nodes' JVMs were still compiling, can be milliseconds.
+            Thread.sleep(3000);
             java.util.List<ClusterProcesses.Stream> streams = new java.util.ArrayList<>();
             for (String prompt : prompts) {
                 streams.add(cluster.stream(cluster.apiPort, "stories260K", prompt, maxTokens));
