@@ -10,6 +10,7 @@ import ai.parallax.runtime.engine.RequestRejectedException.Reason;
 import ai.parallax.runtime.kv.BlockAllocator;
 import ai.parallax.runtime.kv.StateSlotAllocator;
 import ai.parallax.runtime.sampling.Sampler;
+import ai.parallax.runtime.sampling.SamplingRule;
 import ai.parallax.runtime.sampling.TokenLogprob;
 import ai.parallax.runtime.scheduling.SequenceState;
 import ai.parallax.runtime.scheduling.StepPlan;
@@ -55,6 +56,9 @@ public final class InferenceEngine implements AutoCloseable {
     private final int vocab;
     private final int contextLimit;
 
+    /** The rule of the row a step of prompt chunks only must still name: greedy, and its token is ignored. */
+    private static final SamplingRule IGNORED_ROW = new SamplingRule(0, 0, 1, 0, 0, -1);
+
     private final LinkedBlockingQueue<Object> commands = new LinkedBlockingQueue<>();
     private final AtomicLong nextId = new AtomicLong();
     private final AtomicInteger queued = new AtomicInteger();
@@ -70,6 +74,10 @@ public final class InferenceEngine implements AutoCloseable {
     private final StateSlotAllocator stateSlots; // null unless the model keeps a recurrent state per sequence
     private int[] stepTokens = new int[256];
     private float[] logits;
+    /** Per logit row of a step, when the runner picks tokens: the rule sent, the token and logprobs back. */
+    private SamplingRule[] rules = new SamplingRule[0];
+    private int[] picked = new int[0];
+    private TokenLogprob[] pickedLogprobs = new TokenLogprob[0];
     private long preemptions;
     private long promptTokens;
     private long generatedTokens;
@@ -266,9 +274,21 @@ public final class InferenceEngine implements AutoCloseable {
             }
         }
         int[] logitRows = new int[samplers];
+        boolean picking = runner.picksTokens();
+        if (picking && rules.length < Math.max(1, samplers)) {
+            rules = new SamplingRule[Math.max(1, samplers)];
+            picked = new int[rules.length];
+            pickedLogprobs = new TokenLogprob[rules.length];
+        }
         int r = 0;
         for (int s = 0; s < plan.entries().size(); s++) {
-            if (plan.entries().get(s).samples()) {
+            StepPlan.Entry e = plan.entries().get(s);
+            if (e.samples()) {
+                if (picking) {
+                    // Picked where the logits are, unless penalties need this sequence's history.
+                    ActiveRequest req = active.get(e.sequence().id());
+                    rules[r] = req.sampler.penalises() ? null : req.sampler.rule(req.request.logprobs());
+                }
                 logitRows[r++] = layout.tokenStart(s) + layout.tokenCount(s) - 1;
             }
         }
@@ -278,7 +298,14 @@ public final class InferenceEngine implements AutoCloseable {
         try {
             if (samplers == 0) {
                 // Every sequence is mid-prompt: no logits are needed, but the runner wants at least one row.
-                runner.run(layout, stepTokens, new int[] {total - 1}, logits);
+                if (picking) {
+                    rules[0] = IGNORED_ROW;
+                    runner.run(layout, stepTokens, new int[] {total - 1}, rules, picked, pickedLogprobs, logits);
+                } else {
+                    runner.run(layout, stepTokens, new int[] {total - 1}, logits);
+                }
+            } else if (picking) {
+                runner.run(layout, stepTokens, logitRows, rules, picked, pickedLogprobs, logits);
             } else {
                 runner.run(layout, stepTokens, logitRows, logits);
             }
@@ -314,24 +341,40 @@ public final class InferenceEngine implements AutoCloseable {
                 req.firstStepNanos = System.nanoTime();
             }
             if (e.samples()) {
-                sampleNext(req, r++);
+                if (picking && rules[r] != null) {
+                    acceptPicked(req, picked[r], pickedLogprobs[r]);
+                    pickedLogprobs[r] = null;
+                    r++;
+                } else {
+                    sampleNext(req, r++);
+                }
             }
         }
     }
 
     private void sampleNext(ActiveRequest r, int row) {
         int offset = row * vocab;
+        int token = r.sampler.sample(logits, offset);
+        TokenLogprob logprob = r.request.logprobs() >= 0 && !r.stopIds.contains(token)
+                ? Sampler.logprobs(logits, offset, vocab, token, r.request.logprobs()) : null;
+        acceptPicked(r, token, logprob);
+    }
+
+    /** Takes a sequence's next token, picked here from its logits or by the runner. */
+    private void acceptPicked(ActiveRequest r, int token, TokenLogprob logprob) {
         if (r.prefillEndNanos == 0) {
             r.prefillEndNanos = System.nanoTime();
             promptTokens += r.sequence.promptLength();
         }
-        int token = r.sampler.sample(logits, offset);
+        if (token < 0 || token >= vocab) {
+            fail(r, new IllegalStateException("the runner picked token " + token + ", outside the vocabulary [0, "
+                    + vocab + ")"));
+            return;
+        }
         if (r.stopIds.contains(token)) {
             finish(r, FinishReason.STOP);
             return;
         }
-        TokenLogprob logprob = r.request.logprobs() >= 0
-                ? Sampler.logprobs(logits, offset, vocab, token, r.request.logprobs()) : null;
         r.sampler.accept(token);
         r.sequence.append(token);
         generatedTokens++;

@@ -1,5 +1,7 @@
 package ai.parallax.runtime.engine;
 
+import ai.parallax.runtime.sampling.SamplingRule;
+import ai.parallax.runtime.sampling.TokenLogprob;
 import ai.parallax.tensors.ops.BatchLayout;
 
 /**
@@ -30,6 +32,27 @@ public interface StepRunner extends AutoCloseable {
      * {@code logitRows} into {@code logits}, row after row.
      */
     void run(BatchLayout batch, int[] tokens, int[] logitRows, float[] logits);
+
+    /**
+     * Whether this runner picks tokens where the logits are computed ({@link #run(BatchLayout, int[], int[],
+     * SamplingRule[], int[], TokenLogprob[], float[])}): in a cluster the last stage does, so that only token ids
+     * travel back to the engine instead of rows of the vocabulary's width.
+     */
+    default boolean picksTokens() {
+        return false;
+    }
+
+    /**
+     * As {@link #run(BatchLayout, int[], int[], float[])}, with the tokens picked by the runner: for each logit row
+     * {@code r} whose {@code rules[r]} is not null, the token picked by that rule goes to {@code picked[r]} and, when
+     * the rule asks for them, its log-probabilities to {@code logprobs[r]}; a row whose rule is null (a sequence the
+     * engine samples itself, e.g. with penalties) gets its logits in {@code logits} at {@code r × vocabulary} and
+     * {@code picked[r] = -1}. Only for a runner that {@link #picksTokens}.
+     */
+    default void run(BatchLayout batch, int[] tokens, int[] logitRows, SamplingRule[] rules, int[] picked,
+                     TokenLogprob[] logprobs, float[] logits) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " returns logits; it picks no tokens");
+    }
 
     @Override
     void close();

@@ -1,14 +1,17 @@
 package ai.parallax.runtime.sampling;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 
 /**
- * Picks the next token from a row of logits: penalties, then temperature, top-k, top-p and min-p (the order
- * transformers applies its logits processors in), then a draw from the seeded generator. A pure decision: no
- * threads, no clock; the same seed and inputs give the same tokens.
+ * Picks the next token of one sequence from a row of logits: penalties, then temperature, top-k, top-p and min-p
+ * ({@link TokenPicker}), then a draw from the seeded generator. A pure decision: no threads, no clock; the same seed
+ * and inputs give the same tokens.
+ *
+ * <p>The pick itself can also happen elsewhere (a cluster's last stage, where the logits are): {@link #rule} hands
+ * out this step's draw and filters as a {@link SamplingRule}, and the token comes back to {@link #accept}. A step
+ * that fails and runs again gets the same draw, so a replayed sequence samples what it would have sampled.
  *
  * <p>One sampler serves one sequence. Its scratch arrays are sized to the vocabulary once, so a step allocates
  * nothing.
@@ -16,16 +19,18 @@ import java.util.SplittableRandom;
 public final class Sampler {
     private final SamplingParams params;
     private final SplittableRandom random;
+    private final TokenPicker picker;
     private final float[] work;
-    private final long[] order;
     private final int[] outputCounts;
     private final boolean[] seen;
+    /** This step's draw once made, until a token is accepted; NaN before. */
+    private double draw = Double.NaN;
 
     public Sampler(SamplingParams params, int vocabularySize) {
         this.params = params;
         this.random = new SplittableRandom(params.seed() != null ? params.seed() : System.nanoTime());
+        this.picker = new TokenPicker(vocabularySize);
         this.work = new float[vocabularySize];
-        this.order = new long[vocabularySize];
         this.outputCounts = new int[vocabularySize];
         this.seen = new boolean[vocabularySize];
     }
@@ -41,6 +46,26 @@ public final class Sampler {
     public void accept(int token) {
         seen[token] = true;
         outputCounts[token]++;
+        draw = Double.NaN;
+    }
+
+    /** Whether a penalty applies: the pick then needs this sequence's history, so it happens here. */
+    public boolean penalises() {
+        return params.repetitionPenalty() != 1 || params.presencePenalty() != 0 || params.frequencyPenalty() != 0;
+    }
+
+    /**
+     * This step's pick as a rule to apply where the logits are; only for a sampler that does not
+     * {@link #penalises penalise}.
+     *
+     * @param logprobs alternatives to report with the token's log-probability, -1 for none
+     */
+    public SamplingRule rule(int logprobs) {
+        if (penalises()) {
+            throw new IllegalStateException("a sampler with penalties picks from the logits itself");
+        }
+        return new SamplingRule(params.temperature(), params.topK(), params.topP(), params.minP(),
+                params.isGreedy() ? 0 : draw(), logprobs);
     }
 
     /** The next token for these logits ({@code vocabularySize} values from {@code offset}); logits are not changed. */
@@ -51,66 +76,14 @@ public final class Sampler {
         if (params.isGreedy()) {
             return argmax(work, 0, n);
         }
-        float invTemperature = (float) (1.0 / params.temperature());
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) {
-            work[i] *= invTemperature;
-            max = Math.max(max, work[i]);
+        return picker.pick(work, 0, params.temperature(), params.topK(), params.topP(), params.minP(), draw());
+    }
+
+    private double draw() {
+        if (Double.isNaN(draw)) {
+            draw = random.nextDouble();
         }
-        // Candidates as sortable (logit, index) keys, best first.
-        int candidates = 0;
-        for (int i = 0; i < n; i++) {
-            if (work[i] != Float.NEGATIVE_INFINITY) {
-                order[candidates++] = sortKey(work[i], i);
-            }
-        }
-        Arrays.sort(order, 0, candidates); // ascending keys = descending logits
-        if (params.topK() > 0) {
-            candidates = Math.min(candidates, params.topK());
-        }
-        // Softmax over the survivors, in sorted order.
-        double sum = 0;
-        for (int c = 0; c < candidates; c++) {
-            sum += Math.exp(work[indexOf(order[c])] - max);
-        }
-        // top-p: the smallest prefix whose probability reaches p (at least one token).
-        if (params.topP() < 1) {
-            double cumulative = 0;
-            int keep = candidates;
-            for (int c = 0; c < candidates; c++) {
-                cumulative += Math.exp(work[indexOf(order[c])] - max) / sum;
-                if (cumulative >= params.topP()) {
-                    keep = c + 1;
-                    break;
-                }
-            }
-            candidates = keep;
-            sum = 0;
-            for (int c = 0; c < candidates; c++) {
-                sum += Math.exp(work[indexOf(order[c])] - max);
-            }
-        }
-        // min-p: drop tokens less likely than minP × the top token's probability.
-        if (params.minP() > 0) {
-            double threshold = params.minP() * Math.exp(work[indexOf(order[0])] - max) / sum;
-            int keep = 1;
-            while (keep < candidates && Math.exp(work[indexOf(order[keep])] - max) / sum >= threshold) {
-                keep++;
-            }
-            candidates = keep;
-            sum = 0;
-            for (int c = 0; c < candidates; c++) {
-                sum += Math.exp(work[indexOf(order[c])] - max);
-            }
-        }
-        double draw = random.nextDouble() * sum;
-        for (int c = 0; c < candidates; c++) {
-            draw -= Math.exp(work[indexOf(order[c])] - max);
-            if (draw <= 0) {
-                return indexOf(order[c]);
-            }
-        }
-        return indexOf(order[candidates - 1]);
+        return draw;
     }
 
     private void applyPenalties(float[] x) {
@@ -186,18 +159,5 @@ public final class Sampler {
             }
         }
         return new TokenLogprob(token, logits[offset + token] - logSum, List.copyOf(alternatives));
-    }
-
-    /** A long that sorts ascending in order of descending logit, then ascending index. */
-    private static long sortKey(float logit, int index) {
-        int bits = Float.floatToIntBits(logit);
-        // Map float order to unsigned int order, then invert for descending.
-        int ordered = bits < 0 ? ~bits : bits | 0x80000000;
-        long descending = 0xFFFFFFFFL - (ordered & 0xFFFFFFFFL);
-        return (descending << 32) | index;
-    }
-
-    private static int indexOf(long key) {
-        return (int) key;
     }
 }

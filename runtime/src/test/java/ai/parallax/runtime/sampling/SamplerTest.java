@@ -21,7 +21,9 @@ class SamplerTest {
         Sampler sampler = new Sampler(p, LOGITS.length);
         Map<Integer, Integer> counts = new HashMap<>();
         for (int i = 0; i < draws; i++) {
-            counts.merge(sampler.sample(LOGITS, 0), 1, Integer::sum);
+            int token = sampler.sample(LOGITS, 0);
+            sampler.accept(token);
+            counts.merge(token, 1, Integer::sum);
         }
         return counts;
     }
@@ -75,8 +77,52 @@ class SamplerTest {
         Sampler a = new Sampler(params(1.0, 0, 1, 0, 1, 42), LOGITS.length);
         Sampler b = new Sampler(params(1.0, 0, 1, 0, 1, 42), LOGITS.length);
         for (int i = 0; i < 100; i++) {
-            assertThat(a.sample(LOGITS, 0)).isEqualTo(b.sample(LOGITS, 0));
+            int token = a.sample(LOGITS, 0);
+            assertThat(token).isEqualTo(b.sample(LOGITS, 0));
+            a.accept(token);
+            b.accept(token);
         }
+    }
+
+    /** A pick made elsewhere by the sampler's rule (a cluster's last stage) is the pick sample() makes. */
+    @Test
+    void tokensPickedByTheRuleAreTheTokensSampleGives() {
+        for (SamplingParams p : new SamplingParams[] {params(0.7, 0, 1, 0, 1, 9), params(1.3, 3, 0.9, 0.05, 1, 9),
+                SamplingParams.GREEDY}) {
+            Sampler here = new Sampler(p, LOGITS.length);
+            Sampler there = new Sampler(p, LOGITS.length);
+            TokenPicker picker = new TokenPicker(LOGITS.length);
+            Map<Integer, Integer> seen = new HashMap<>();
+            for (int i = 0; i < 500; i++) {
+                int token = here.sample(LOGITS, 0);
+                assertThat(picker.pick(LOGITS, 0, there.rule(-1))).as("%s step %d", p, i).isEqualTo(token);
+                here.accept(token);
+                there.accept(token);
+                seen.merge(token, 1, Integer::sum);
+            }
+            if (!p.isGreedy()) {
+                assertThat(seen).as("draws vary from step to step").hasSizeGreaterThan(1);
+            }
+        }
+    }
+
+    /** A step that failed and runs again (a pipeline rebuilt) samples with the draw it had, not a new one. */
+    @Test
+    void theDrawStaysUntilATokenIsAccepted() {
+        Sampler sampler = new Sampler(params(1.0, 0, 1, 0, 1, 21), LOGITS.length);
+        SamplingRule first = sampler.rule(2);
+        assertThat(sampler.rule(2)).isEqualTo(first);
+        assertThat(first.logprobs()).isEqualTo(2);
+        sampler.accept(1);
+        assertThat(sampler.rule(2).draw()).isNotEqualTo(first.draw());
+    }
+
+    @Test
+    void aSamplerWithPenaltiesGivesNoRule() {
+        Sampler sampler = new Sampler(params(1.0, 0, 1, 0, 1.2, 21), LOGITS.length);
+        assertThat(sampler.penalises()).isTrue();
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> sampler.rule(-1))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("penalties");
     }
 
     @Test

@@ -2,6 +2,8 @@ package ai.parallax.server.cluster;
 
 import ai.parallax.runtime.engine.KvStateLostException;
 import ai.parallax.runtime.engine.StepRunner;
+import ai.parallax.runtime.sampling.SamplingRule;
+import ai.parallax.runtime.sampling.TokenLogprob;
 import ai.parallax.tensors.ops.BatchLayout;
 
 import java.time.Duration;
@@ -176,6 +178,18 @@ public final class PipelineStepRunner implements StepRunner {
 
     @Override
     public void run(BatchLayout batch, int[] tokens, int[] logitRows, float[] logits) {
+        run(batch, tokens, logitRows, null, null, null, logits);
+    }
+
+    /** The last stage picks the tokens: only their ids (and logprobs when asked) come back. */
+    @Override
+    public boolean picksTokens() {
+        return true;
+    }
+
+    @Override
+    public void run(BatchLayout batch, int[] tokens, int[] logitRows, SamplingRule[] rules, int[] picked,
+                    TokenLogprob[] logprobs, float[] logits) {
         long start = System.nanoTime();
         Entry target;
         StepFrame frame;
@@ -203,7 +217,7 @@ public final class PipelineStepRunner implements StepRunner {
                         + "): its stages hold none of this engine's KV state");
             }
             stateEpoch = epoch;
-            frame = StepFrame.tokens(epoch, steps.getAndIncrement(), batch, tokens, logitRows, blockOffset,
+            frame = StepFrame.tokens(epoch, steps.getAndIncrement(), batch, tokens, logitRows, rules, blockOffset,
                     slotOffset);
             pending = answer;
             pendingStep = frame.step;
@@ -243,11 +257,29 @@ public final class PipelineStepRunner implements StepRunner {
             }
         }
         failuresInARow = 0;
-        if (result.columns != vocabulary || result.rows != logitRows.length) {
-            throw new IllegalStateException("the last stage returned " + result.rows + "×" + result.columns
-                    + " logits, expected " + logitRows.length + "×" + vocabulary);
+        if (result.kind != StepFrame.Kind.OUTPUT || result.columns != vocabulary
+                || result.picked.length != logitRows.length) {
+            throw new IllegalStateException("the last stage returned " + result.kind + " of " + result.picked.length
+                    + " rows × " + result.columns + ", expected " + logitRows.length + " rows of " + vocabulary);
         }
-        System.arraycopy(result.values, 0, logits, 0, result.rows * vocabulary);
+        int unpicked = 0;
+        for (int r = 0; r < logitRows.length; r++) {
+            int token = result.picked[r];
+            boolean wanted = rules != null && rules[r] != null;
+            if (wanted != token >= 0) {
+                throw new IllegalStateException("the last stage " + (token >= 0 ? "picked" : "did not pick")
+                        + " the token of row " + r + (wanted ? " it was asked to" : " it was not asked to"));
+            }
+            if (wanted) {
+                picked[r] = token;
+                logprobs[r] = result.pickedLogprobs[r];
+            } else {
+                if (picked != null) {
+                    picked[r] = -1;
+                }
+                System.arraycopy(result.values, unpicked++ * vocabulary, logits, r * vocabulary, vocabulary);
+            }
+        }
         long took = System.nanoTime() - start;
         lastStepNanos = took;
         double mean = meanStepMillis;

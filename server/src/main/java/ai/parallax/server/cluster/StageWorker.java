@@ -2,6 +2,10 @@ package ai.parallax.server.cluster;
 
 import ai.parallax.models.CausalLanguageModel;
 import ai.parallax.models.KvCache;
+import ai.parallax.runtime.sampling.Sampler;
+import ai.parallax.runtime.sampling.SamplingRule;
+import ai.parallax.runtime.sampling.TokenLogprob;
+import ai.parallax.runtime.sampling.TokenPicker;
 import ai.parallax.tensors.Tensor;
 import ai.parallax.tensors.ops.BatchLayout;
 import ai.parallax.tensors.ops.Ops;
@@ -31,6 +35,8 @@ public final class StageWorker implements AutoCloseable {
     private final ExecutorService thread;
     private volatile Consumer<StepFrame> next;
     private volatile long lastStepNanos;
+    /** The last stage's token picker, sized to the vocabulary on its first pick (stage thread only). */
+    private TokenPicker picker;
 
     /**
      * @param sequenceSlots state slots for sequences running at once, as the single-machine engine's cache has them
@@ -113,10 +119,7 @@ public final class StageWorker implements AutoCloseable {
             model.forwardLayers(hidden, layout, cache);
             StepFrame out;
             if (model.layers().isLast()) {
-                int vocab = model.config().vocabSize();
-                float[] logits = new float[frame.logitRows.length * vocab];
-                ops.copyToHost(model.logits(hidden, frame.logitRows), logits, 0);
-                out = frame.withLogits(logits, vocab);
+                out = output(frame, hidden);
             } else {
                 float[] values = new float[frame.rows * model.config().hiddenSize()];
                 ops.copyToHost(hidden, values, 0);
@@ -128,6 +131,39 @@ public final class StageWorker implements AutoCloseable {
             LOG.log(Level.WARNING, "step " + frame.step + " failed on stage " + model.layers(), e);
             return StepFrame.failed(frame.epoch, frame.step, "stage " + model.layers() + " failed: " + e);
         }
+    }
+
+    /**
+     * The last stage's answer: each row's token picked by its rule where the step names one (only the id goes
+     * back), the logits of the other rows.
+     */
+    private StepFrame output(StepFrame frame, Tensor hidden) {
+        int vocab = model.config().vocabSize();
+        int rows = frame.logitRows.length;
+        float[] logits = new float[rows * vocab];
+        ops.copyToHost(model.logits(hidden, frame.logitRows), logits, 0);
+        if (frame.rules == null) {
+            return frame.withLogits(logits, vocab);
+        }
+        if (picker == null) {
+            picker = new TokenPicker(vocab);
+        }
+        int[] picked = new int[rows];
+        TokenLogprob[] logprobs = new TokenLogprob[rows];
+        int unpicked = 0;
+        for (int r = 0; r < rows; r++) {
+            SamplingRule rule = frame.rules[r];
+            if (rule == null) {
+                picked[r] = -1;
+                System.arraycopy(logits, r * vocab, logits, unpicked++ * vocab, vocab); // compacted in row order
+                continue;
+            }
+            picked[r] = picker.pick(logits, r * vocab, rule);
+            if (rule.logprobs() >= 0) {
+                logprobs[r] = Sampler.logprobs(logits, r * vocab, vocab, picked[r], rule.logprobs());
+            }
+        }
+        return frame.withOutput(picked, logprobs, java.util.Arrays.copyOf(logits, unpicked * vocab), vocab);
     }
 
     /**

@@ -1,5 +1,7 @@
 package ai.parallax.server.cluster;
 
+import ai.parallax.runtime.sampling.SamplingRule;
+import ai.parallax.runtime.sampling.TokenLogprob;
 import ai.parallax.tensors.ops.BatchLayout;
 
 import java.nio.ByteBuffer;
@@ -11,20 +13,30 @@ import java.nio.charset.StandardCharsets;
  * stream: a batched step travelling down the stages, its logits coming back, or the news that it failed.
  *
  * <pre>
- * u8 version &lt;&lt; 4 | kind (kind 1 step, 2 logits, 3 failed) · i64 epoch · i64 step
- * kind 1, 2: i32 sequences, then per sequence i32 start, i32 count, [version 1: i32 state slot, -1 for none],
+ * u8 version &lt;&lt; 4 | kind (kind 1 step, 2 output, 3 failed) · i64 epoch · i64 step
+ * kind 1, 2: i32 sequences, then per sequence i32 start, i32 count, [version 1+: i32 state slot, -1 for none],
  *            i32 blocks, i32 × blocks (the block table)
  *            i32 logit rows, i32 × rows
+ *            [version 2+, kind 1: per logit row u8 rule (0 none: return the row's logits; 1 pick), and for a pick
+ *             f64 temperature, i32 top_k, f64 top_p, f64 min_p, f64 draw, i32 logprobs (-1 none)]
+ *            [version 2+, kind 2: per logit row i32 picked token (-1: its logits follow in the payload), and for a
+ *             picked token i32 alternatives (-1: no logprobs), then f64 logprob and per alternative i32 token,
+ *             f64 logprob]
  *            u8 payload (1 token ids i32, 2 f32, 3 bf16, 4 q8) · i32 rows · i32 columns · the values, little-endian
  *            q8: per row, per block of 32 values (the last block of a row may be shorter): f32 scale, then the
  *            block's values as int8 (value ≈ scale × q); blocks never span rows, so a row's encoding does not
  *            depend on which other sequences share the batch
+ *            kind 2's payload holds the logits of the rows not picked only (all rows before version 2)
  * kind 3:    the error message, UTF-8
  * </pre>
  *
- * Version 1 (this one writes it for steps and logits) adds each sequence's state slot; version 0 frames (the first
- * byte is the bare kind) are still read, their sequences naming no slot. A node that knows only version 0 refuses a
- * version 1 frame as an unknown kind rather than misreading it. Failure frames stay version 0.
+ * Version 2 (this one writes it for steps and outputs) lets the last stage pick the tokens: a step names, per logit
+ * row, the {@link SamplingRule} of its sequence (filters and the draw of the engine's seeded generator), and the
+ * output carries the token ids (with logprobs when asked) instead of rows of the vocabulary's width: 4 bytes a
+ * sequence instead of 4 × vocabulary (513 KB for Llama 3's). Rows without a rule (sequences with penalties, which
+ * need their history) still come back as logits. Version 1 added each sequence's state slot; version 0 frames (the
+ * first byte is the bare kind) name no slot. Older frames are still read; a node that knows only an older version
+ * refuses a newer frame as an unknown version rather than misreading it. Failure frames stay version 0.
  *
  * The batch layout travels with every step because each stage keeps its own paged KV pool whose block numbers mirror
  * the scheduler's: the block table of a sequence names the same blocks on every stage. The epoch numbers the
@@ -34,10 +46,10 @@ import java.nio.charset.StandardCharsets;
  * a stage without such layers ignores it.
  */
 public final class StepFrame {
-    public enum Kind { STEP, LOGITS, FAILED }
+    public enum Kind { STEP, OUTPUT, FAILED }
 
     /** The wire format version this code writes for steps and logits (see the class comment). */
-    static final int VERSION = 1;
+    static final int VERSION = 2;
 
     public enum Payload {
         TOKENS(1, 4), F32(2, 4), BF16(3, 2), Q8(4, 1);
@@ -95,6 +107,12 @@ public final class StepFrame {
     public final int[] stateSlots;
     public final int[][] blockTables;
     public final int[] logitRows;
+    /** STEP: per logit row, the rule to pick its token by, or null to return its logits; null for none at all. */
+    public final SamplingRule[] rules;
+    /** OUTPUT: per logit row, the token picked, or -1 when its logits are in {@link #values}. */
+    public final int[] picked;
+    /** OUTPUT: per logit row, the picked token's logprobs when its rule asked for them, else null. */
+    public final TokenLogprob[] pickedLogprobs;
     public final Payload payload;
     public final int rows;
     public final int columns;
@@ -104,7 +122,8 @@ public final class StepFrame {
     public final String error;
 
     private StepFrame(Kind kind, long epoch, long step, int[] starts, int[] counts, int[] stateSlots,
-                      int[][] blockTables, int[] logitRows, Payload payload, int rows, int columns, int[] tokens,
+                      int[][] blockTables, int[] logitRows, SamplingRule[] rules, int[] picked,
+                      TokenLogprob[] pickedLogprobs, Payload payload, int rows, int columns, int[] tokens,
                       float[] values, String error) {
         this.kind = kind;
         this.epoch = epoch;
@@ -114,6 +133,9 @@ public final class StepFrame {
         this.stateSlots = stateSlots;
         this.blockTables = blockTables;
         this.logitRows = logitRows;
+        this.rules = rules;
+        this.picked = picked;
+        this.pickedLogprobs = pickedLogprobs;
         this.payload = payload;
         this.rows = rows;
         this.columns = columns;
@@ -124,16 +146,21 @@ public final class StepFrame {
 
     /** The first stage's input: token ids laid out as {@code batch}. */
     public static StepFrame tokens(long epoch, long step, BatchLayout batch, int[] tokens, int[] logitRows) {
-        return tokens(epoch, step, batch, tokens, logitRows, 0, 0);
+        return tokens(epoch, step, batch, tokens, logitRows, null, 0, 0);
     }
 
     /**
      * As {@link #tokens(long, long, BatchLayout, int[], int[])}, with every block number shifted by
      * {@code blockOffset} and every state slot by {@code slotOffset}: engines that share one pipeline's stages each
-     * own a disjoint range of its KV pool and of its state slots.
+     * own a disjoint range of its KV pool and of its state slots. {@code rules} (one per logit row, null entries
+     * for rows whose logits come back; null for none) let the last stage pick the tokens.
      */
     public static StepFrame tokens(long epoch, long step, BatchLayout batch, int[] tokens, int[] logitRows,
-                                   int blockOffset, int slotOffset) {
+                                   SamplingRule[] rules, int blockOffset, int slotOffset) {
+        if (rules != null && rules.length < logitRows.length) {
+            throw new IllegalArgumentException(rules.length + " sampling rules for " + logitRows.length
+                    + " logit rows");
+        }
         int n = batch.sequenceCount();
         int[] starts = new int[n];
         int[] counts = new int[n];
@@ -150,24 +177,40 @@ public final class StepFrame {
                 tables[s][b] += blockOffset;
             }
         }
-        return new StepFrame(Kind.STEP, epoch, step, starts, counts, slots, tables, logitRows.clone(), Payload.TOKENS,
+        return new StepFrame(Kind.STEP, epoch, step, starts, counts, slots, tables, logitRows.clone(),
+                rules == null ? null : java.util.Arrays.copyOf(rules, logitRows.length), null, null, Payload.TOKENS,
                 batch.tokenCount(), 1, java.util.Arrays.copyOf(tokens, batch.tokenCount()), null, null);
     }
 
     /** The same step with hidden states {@code [rows, columns]} for the next stage. */
     public StepFrame withHidden(Payload dtype, float[] hidden, int columns) {
-        return new StepFrame(Kind.STEP, epoch, step, starts, counts, stateSlots, blockTables, logitRows, dtype, rows,
-                columns, null, hidden, null);
+        return new StepFrame(Kind.STEP, epoch, step, starts, counts, stateSlots, blockTables, logitRows, rules, null,
+                null, dtype, rows, columns, null, hidden, null);
     }
 
-    /** The last stage's answer: logits {@code [logitRows, vocab]}. */
+    /** The last stage's answer when it picked no token: the logits {@code [logitRows, vocab]}. */
     public StepFrame withLogits(float[] logits, int vocab) {
-        return new StepFrame(Kind.LOGITS, epoch, step, new int[0], new int[0], new int[0], new int[0][], logitRows,
-                Payload.F32, logitRows.length, vocab, null, logits, null);
+        int[] none = new int[logitRows.length];
+        java.util.Arrays.fill(none, -1);
+        return withOutput(none, new TokenLogprob[logitRows.length], logits, vocab);
+    }
+
+    /**
+     * The last stage's answer: per logit row the token it picked (with logprobs, or null) or -1, and the logits
+     * {@code [rows not picked, vocab]} of the rows not picked, in row order.
+     */
+    public StepFrame withOutput(int[] picked, TokenLogprob[] logprobs, float[] unpickedLogits, int vocab) {
+        int unpicked = 0;
+        for (int i = 0; i < logitRows.length; i++) {
+            unpicked += picked[i] < 0 ? 1 : 0;
+        }
+        return new StepFrame(Kind.OUTPUT, epoch, step, new int[0], new int[0], new int[0], new int[0][], logitRows,
+                null, picked.clone(), logprobs.clone(), Payload.F32, unpicked, vocab, null, unpickedLogits, null);
     }
 
     public static StepFrame failed(long epoch, long step, String error) {
-        return new StepFrame(Kind.FAILED, epoch, step, null, null, null, null, null, null, 0, 0, null, null, error);
+        return new StepFrame(Kind.FAILED, epoch, step, null, null, null, null, null, null, null, null, null, 0, 0,
+                null, null, error);
     }
 
     /** Rebuilds the batch layout this step ran with. */
@@ -184,7 +227,8 @@ public final class StepFrame {
             return ByteBuffer.allocate(17 + text.length).order(ByteOrder.LITTLE_ENDIAN)
                     .put((byte) 3).putLong(epoch).putLong(step).put(text).array();
         }
-        int size = Math.toIntExact(17 + 4 + 4 * logitRows.length + 4 + 9 + payload.wireBytes(rows, columns));
+        int size = Math.toIntExact(17 + 4 + 4 * logitRows.length + samplingBytes() + 4 + 9
+                + payload.wireBytes(rows, columns));
         for (int[] t : blockTables) {
             size += 16 + 4 * t.length;
         }
@@ -201,6 +245,7 @@ public final class StepFrame {
         for (int r : logitRows) {
             b.putInt(r);
         }
+        encodeSampling(b);
         b.put((byte) payload.code).putInt(rows).putInt(columns);
         int n = rows * columns;
         switch (payload) {
@@ -214,6 +259,51 @@ public final class StepFrame {
             case Q8 -> encodeQ8(b, values, rows, columns);
         }
         return b.array();
+    }
+
+    private static final int RULE_BYTES = 1 + 8 + 4 + 8 + 8 + 8 + 4;
+
+    /** Bytes of the version 2 section: the rules of a step, the picks of an output. */
+    private int samplingBytes() {
+        int size = 0;
+        for (int r = 0; r < logitRows.length; r++) {
+            if (kind == Kind.STEP) {
+                size += rules != null && rules[r] != null ? RULE_BYTES : 1;
+            } else {
+                size += 4;
+                TokenLogprob lp = picked[r] >= 0 ? pickedLogprobs[r] : null;
+                size += picked[r] < 0 ? 0 : lp == null ? 4 : 4 + 8 + 12 * lp.top().size();
+            }
+        }
+        return size;
+    }
+
+    private void encodeSampling(ByteBuffer b) {
+        for (int r = 0; r < logitRows.length; r++) {
+            if (kind == Kind.STEP) {
+                SamplingRule rule = rules == null ? null : rules[r];
+                if (rule == null) {
+                    b.put((byte) 0);
+                } else {
+                    b.put((byte) 1).putDouble(rule.temperature()).putInt(rule.topK()).putDouble(rule.topP())
+                            .putDouble(rule.minP()).putDouble(rule.draw()).putInt(rule.logprobs());
+                }
+                continue;
+            }
+            b.putInt(picked[r]);
+            if (picked[r] < 0) {
+                continue;
+            }
+            TokenLogprob lp = pickedLogprobs[r];
+            if (lp == null) {
+                b.putInt(-1);
+            } else {
+                b.putInt(lp.top().size()).putDouble(lp.logprob());
+                for (TokenLogprob.Alternative a : lp.top()) {
+                    b.putInt(a.token()).putDouble(a.logprob());
+                }
+            }
+        }
     }
 
     /**
@@ -261,6 +351,44 @@ public final class StepFrame {
             int[] logitRows = new int[count(b.getInt(), b.remaining() / 4, "logit rows")];
             b.asIntBuffer().get(logitRows);
             b.position(b.position() + 4 * logitRows.length);
+            SamplingRule[] rules = null;
+            int[] picked = null;
+            TokenLogprob[] pickedLogprobs = null;
+            if (code == 1 && version >= 2) {
+                rules = new SamplingRule[logitRows.length];
+                for (int r = 0; r < rules.length; r++) {
+                    int flag = b.get();
+                    if (flag == 1) {
+                        rules[r] = new SamplingRule(b.getDouble(), b.getInt(), b.getDouble(), b.getDouble(),
+                                b.getDouble(), b.getInt());
+                    } else if (flag != 0) {
+                        throw new IllegalArgumentException("step frame has sampling rule flag " + flag);
+                    }
+                }
+            } else if (code == 2) {
+                picked = new int[logitRows.length];
+                pickedLogprobs = new TokenLogprob[logitRows.length];
+                java.util.Arrays.fill(picked, -1);
+                for (int r = 0; version >= 2 && r < picked.length; r++) {
+                    picked[r] = b.getInt();
+                    if (picked[r] < -1) {
+                        throw new IllegalArgumentException("output frame names token " + picked[r]);
+                    }
+                    int alternatives = picked[r] < 0 ? -1 : b.getInt();
+                    if (alternatives >= 0) {
+                        double logprob = b.getDouble();
+                        java.util.List<TokenLogprob.Alternative> top = new java.util.ArrayList<>(
+                                count(alternatives, b.remaining() / 12, "alternatives"));
+                        for (int a = 0; a < alternatives; a++) {
+                            top.add(new TokenLogprob.Alternative(b.getInt(), b.getDouble()));
+                        }
+                        pickedLogprobs[r] = new TokenLogprob(picked[r], logprob, java.util.List.copyOf(top));
+                    } else if (alternatives < -1) {
+                        throw new IllegalArgumentException("output frame announces " + alternatives
+                                + " alternatives");
+                    }
+                }
+            }
             Payload payload = Payload.of(b.get());
             int rows = count(b.getInt(), Integer.MAX_VALUE, "rows");
             int columns = count(b.getInt(), Integer.MAX_VALUE, "columns");
@@ -282,8 +410,18 @@ public final class StepFrame {
                 }
                 case Q8 -> values = decodeQ8(b, rows, columns);
             }
-            return new StepFrame(code == 1 ? Kind.STEP : Kind.LOGITS, epoch, step, starts, counts, slots, tables,
-                    logitRows, payload, rows, columns, tokens, values, null);
+            if (code == 2) {
+                int unpicked = 0;
+                for (int p : picked) {
+                    unpicked += p < 0 ? 1 : 0;
+                }
+                if (rows != unpicked) {
+                    throw new IllegalArgumentException("output frame has " + rows + " rows of logits for "
+                            + unpicked + " rows not picked");
+                }
+            }
+            return new StepFrame(code == 1 ? Kind.STEP : Kind.OUTPUT, epoch, step, starts, counts, slots, tables,
+                    logitRows, rules, picked, pickedLogprobs, payload, rows, columns, tokens, values, null);
         } catch (java.nio.BufferUnderflowException e) {
             throw new IllegalArgumentException("step frame is truncated", e);
         }

@@ -51,7 +51,7 @@ class StageHostTest {
         layout.add(0, 3, new int[] {0});
         host.onInbound(null, StepFrame.tokens(a.epoch(), 1, layout, new int[] {1, 403, 407}, new int[] {2}));
         StepFrame result = out[0].get(30, TimeUnit.SECONDS);
-        assertThat(result.kind).as(result.error).isEqualTo(StepFrame.Kind.LOGITS);
+        assertThat(result.kind).as(result.error).isEqualTo(StepFrame.Kind.OUTPUT);
         return result.values;
     }
 }

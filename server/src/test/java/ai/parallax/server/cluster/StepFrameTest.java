@@ -1,5 +1,7 @@
 package ai.parallax.server.cluster;
 
+import ai.parallax.runtime.sampling.SamplingRule;
+import ai.parallax.runtime.sampling.TokenLogprob;
 import ai.parallax.tensors.ops.BatchLayout;
 import org.junit.jupiter.api.Test;
 
@@ -37,9 +39,9 @@ class StepFrameTest {
         BatchLayout layout = new BatchLayout(4);
         layout.add(0, 2, new int[] {1}, 0);
         layout.add(3, 1, new int[] {4}, 2);
-        StepFrame step = StepFrame.tokens(5, 6, layout, new int[] {7, 8, 9}, new int[] {1, 2}, 10, 4);
+        StepFrame step = StepFrame.tokens(5, 6, layout, new int[] {7, 8, 9}, new int[] {1, 2}, null, 10, 4);
         byte[] wire = step.withHidden(StepFrame.Payload.F32, new float[] {1, 2, 3}, 1).encode();
-        assertThat(wire[0]).as("version 1, kind step").isEqualTo((byte) 0x11);
+        assertThat(wire[0]).as("version 2, kind step").isEqualTo((byte) 0x21);
         StepFrame back = StepFrame.decode(ByteBuffer.wrap(wire));
         assertThat(back.stateSlots).containsExactly(4, 6);
         assertThat(back.blockTables).isDeepEqualTo(new int[][] {{11}, {14}});
@@ -57,8 +59,57 @@ class StepFrameTest {
         assertThat(legacy.blockTables).isDeepEqualTo(new int[][] {{11}});
         assertThat(legacy.values).containsExactly(1f);
 
-        wire[0] = 0x21;
-        assertThatThrownBy(() -> StepFrame.decode(ByteBuffer.wrap(wire))).hasMessageContaining("format version 2");
+        wire[0] = 0x31;
+        assertThatThrownBy(() -> StepFrame.decode(ByteBuffer.wrap(wire))).hasMessageContaining("format version 3");
+    }
+
+    /** The rules travel with the step to the last stage; its output carries ids, logprobs and unpicked logits. */
+    @Test
+    void samplingRulesGoDownAndPickedTokensComeBackInsteadOfLogits() {
+        BatchLayout layout = new BatchLayout(4);
+        layout.add(0, 2, new int[] {0});
+        layout.add(0, 1, new int[] {1});
+        layout.add(0, 1, new int[] {2});
+        SamplingRule sampled = new SamplingRule(0.7, 40, 0.9, 0.05, 0.123456789, 2);
+        SamplingRule greedy = new SamplingRule(0, 0, 1, 0, 0, -1);
+        StepFrame step = StepFrame.tokens(2, 8, layout, new int[] {1, 2, 3, 4}, new int[] {1, 2, 3},
+                new SamplingRule[] {sampled, null, greedy}, 0, 0);
+        StepFrame down = StepFrame.decode(ByteBuffer.wrap(
+                step.withHidden(StepFrame.Payload.BF16, new float[16], 4).encode()));
+        assertThat(down.rules).containsExactly(sampled, null, greedy);
+
+        int vocab = 5;
+        TokenLogprob withAlternatives = new TokenLogprob(3, -0.25, java.util.List.of(
+                new TokenLogprob.Alternative(3, -0.25), new TokenLogprob.Alternative(1, -1.5)));
+        StepFrame output = down.withOutput(new int[] {3, -1, 4}, new TokenLogprob[] {withAlternatives, null, null},
+                new float[] {0.5f, 1.5f, -2f, 3f, 4f}, vocab);
+        byte[] wire = output.encode();
+        StepFrame back = StepFrame.decode(ByteBuffer.wrap(wire));
+        assertThat(back.kind).isEqualTo(StepFrame.Kind.OUTPUT);
+        assertThat(back.picked).containsExactly(3, -1, 4);
+        assertThat(back.pickedLogprobs).containsExactly(withAlternatives, null, null);
+        assertThat(back.rows).as("only the row not picked carries logits").isEqualTo(1);
+        assertThat(back.values).containsExactly(0.5f, 1.5f, -2f, 3f, 4f);
+        // 17 header + 4 sequences + 4 + 12 logit rows + picks (4 + 4 + 8 + 2 × 12, 4, 4 + 4) + 9 + 20 payload bytes
+        assertThat(wire).hasSize(17 + 4 + 4 + 12 + 40 + 4 + 8 + 9 + 20);
+
+        StepFrame allLogits = StepFrame.decode(ByteBuffer.wrap(step.withLogits(new float[3 * vocab], vocab)
+                .encode()));
+        assertThat(allLogits.picked).containsExactly(-1, -1, -1);
+        assertThat(allLogits.rows).isEqualTo(3);
+    }
+
+    @Test
+    void anOutputWhoseLogitRowsDoNotMatchItsPicksIsRefused() {
+        BatchLayout layout = new BatchLayout(4);
+        layout.add(0, 1, new int[] {0});
+        byte[] wire = StepFrame.tokens(1, 1, layout, new int[] {1}, new int[] {0})
+                .withOutput(new int[] {2}, new TokenLogprob[1], new float[0], 3).encode();
+        wire[17 + 4 + 4 + 4] = (byte) 0xFF; // the pick becomes -1: a row of logits is now missing
+        wire[17 + 4 + 4 + 4 + 1] = (byte) 0xFF;
+        wire[17 + 4 + 4 + 4 + 2] = (byte) 0xFF;
+        wire[17 + 4 + 4 + 4 + 3] = (byte) 0xFF;
+        assertThatThrownBy(() -> StepFrame.decode(ByteBuffer.wrap(wire))).isInstanceOf(IllegalArgumentException.class);
     }
 
     @Test
