@@ -45,11 +45,7 @@ public final class SingleNodeClusterView implements ClusterView {
     private volatile String failure;
     private volatile String network = "lan";
     private boolean announcedReady;
-    private EngineStats previousStats;
-    private long previousNanos;
-    private EngineStats tickStats;
-    private long tickNanos;
-    private long busyNanos;
+    private final EngineRates rates = new EngineRates();
     private int ticks;
     private ClusterStatus.NodeMetrics latest;
 
@@ -206,9 +202,8 @@ public final class SingleNodeClusterView implements ClusterView {
     }
 
     /**
-     * Looks at the engine: adds the time since the last tick to the busy time when a step ran in between or a
-     * sequence is running, and publishes a sample every {@link #TICKS_PER_SAMPLE} ticks. The engine counts steps
-     * but does not time them, so busy time over steps is the mean step latency.
+     * Looks at the engine ({@link EngineRates} tells busy time from idle time) and publishes a sample every
+     * {@link #TICKS_PER_SAMPLE} ticks.
      */
     private void tick() {
         try {
@@ -233,37 +228,20 @@ public final class SingleNodeClusterView implements ClusterView {
         }
         EngineStats stats = model.engine().stats();
         synchronized (this) {
-            if (tickStats != null && (stats.steps() > tickStats.steps() || stats.running() > 0)) {
-                busyNanos += now - tickNanos;
-            }
-            tickStats = stats;
-            tickNanos = now;
-            if (previousStats == null) {
-                previousStats = stats;
-                previousNanos = now;
-                busyNanos = 0;
-                return;
-            }
+            rates.tick(stats, now);
             if (++ticks % TICKS_PER_SAMPLE != 0) {
                 return;
             }
-            double seconds = (now - previousNanos) / 1e9;
-            long tokens = stats.generatedTokens() - previousStats.generatedTokens();
-            long steps = stats.steps() - previousStats.steps();
-            Double tokensPerSecond = tokens / seconds;
-            // An idle second keeps the last latency: the latest figure known, rather than none.
-            Double stepMs = latest != null ? latest.stepLatencyMs() : null;
-            if (steps > 0) {
-                stepMs = busyNanos / 1e6 / steps;
+            EngineRates.Rates r = rates.sample();
+            if (r == null) {
+                return;
             }
             long rss = LocalMachine.residentBytes();
-            latest = new ClusterStatus.NodeMetrics(tokensPerSecond, stepMs, rss, stats.kvBlocksUsed(),
+            latest = new ClusterStatus.NodeMetrics(r.tokensPerSecond(), r.stepLatencyMs(), rss, stats.kvBlocksUsed(),
                     stats.kvBlocksTotal(), stats.running(), stats.waiting(), stats.generatedTokens(), stats.steps());
             double kv = stats.kvBlocksTotal() == 0 ? 0 : (double) stats.kvBlocksUsed() / stats.kvBlocksTotal();
-            append(new NodeSample(System.currentTimeMillis(), NODE_ID, tokensPerSecond, stepMs, rss, kv));
-            previousStats = stats;
-            previousNanos = now;
-            busyNanos = 0;
+            append(new NodeSample(System.currentTimeMillis(), NODE_ID, r.tokensPerSecond(), r.stepLatencyMs(), rss,
+                    kv));
         }
     }
 
