@@ -29,6 +29,7 @@ import ai.parallax.server.cluster.ClusterMessages.ClusterInfo;
 import ai.parallax.server.cluster.ClusterMessages.JoinReply;
 import ai.parallax.server.cluster.ClusterMessages.JoinRequest;
 import ai.parallax.server.scheduler.Allocation;
+import ai.parallax.server.scheduler.CarriedEngines;
 import ai.parallax.server.scheduler.InsufficientMemoryException;
 import ai.parallax.server.scheduler.LayerAllocator;
 import ai.parallax.server.scheduler.ModelFootprint;
@@ -385,7 +386,27 @@ public final class ClusterScheduler implements AutoCloseable {
             log.flush();
             return;
         }
-        apply(decision.get());
+        CarriedEngines.Sized sized = CarriedEngines.size(decision.get().allocation(), alive, footprint,
+                busyEngines());
+        String reason = decision.get().reason();
+        if (sized.enginesPerPipeline() > 1) {
+            reason += sized.kvCounted() ? "; each pipeline keeps KV for " + sized.enginesPerPipeline()
+                    + " engines while a removed pipeline's requests finish"
+                    : "; the nodes cannot hold KV for " + sized.enginesPerPipeline() + " engines per pipeline: "
+                    + "carrying a removed pipeline's requests over-commits their memory until those finish";
+        }
+        apply(new RebalancePolicy.Decision(sized.allocation(), reason));
+    }
+
+    /** Engines up to the last one with requests in flight (engines carry their index for life). */
+    private int busyEngines() {
+        int busy = 0;
+        for (ServingPipeline p : pipelines) {
+            if (p.inFlight() > 0) {
+                busy = Math.max(busy, p.index + 1);
+            }
+        }
+        return busy;
     }
 
     private void waiting(String message) {

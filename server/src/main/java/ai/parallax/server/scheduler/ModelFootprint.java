@@ -29,6 +29,15 @@ public record ModelFootprint(int layers, long layerBytes, long kvBytesPerLayer, 
         }
     }
 
+    /** The same model with {@code copies} times the cache reserve per layer: stages that hold several engines' KV. */
+    public ModelFootprint withKvCopies(int copies) {
+        if (copies < 1) {
+            throw new IllegalArgumentException("KV copies must be >= 1, got " + copies);
+        }
+        return new ModelFootprint(layers, layerBytes, Math.multiplyExact(kvBytesPerLayer, (long) copies),
+                embeddingBytes, headBytes);
+    }
+
     /** Memory one layer takes on a stage: its weights and its share of the KV reserve. */
     public long bytesPerLayer() {
         return layerBytes + kvBytesPerLayer;
