@@ -34,6 +34,7 @@ import ai.parallax.server.scheduler.InsufficientMemoryException;
 import ai.parallax.server.scheduler.LayerAllocator;
 import ai.parallax.server.scheduler.ModelFootprint;
 import ai.parallax.server.scheduler.NodeProfile;
+import ai.parallax.server.scheduler.PipelineRepair;
 import ai.parallax.server.scheduler.RebalancePolicy;
 import ai.parallax.server.scheduler.RequestRouter;
 import ai.parallax.tensors.ops.Ops;
@@ -44,11 +45,15 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -146,7 +151,8 @@ public final class ClusterScheduler implements AutoCloseable {
     private volatile List<ServingPipeline> pipelines = List.of();
     private StageHost localStage;
     /** The streams to remote first stages of the allocation in force; closed when the next one replaces it. */
-    private final List<ActivationLink> entryLinks = new ArrayList<>();
+    /** The streams to each pipeline's first stage, by pipeline index. */
+    private final Map<Integer, ActivationLink> entryLinks = new HashMap<>();
     private ServedModel served;
     private ChatPromptFormatter chat;
     private volatile Allocation current;
@@ -368,6 +374,9 @@ public final class ClusterScheduler implements AutoCloseable {
             return;
         }
         List<NodeProfile> alive = members.values().stream().map(m -> m.profile).toList();
+        if (force && repair(why, alive)) {
+            return;
+        }
         Optional<RebalancePolicy.Decision> decision;
         try {
             decision = force ? Optional.of(new RebalancePolicy.Decision(LayerAllocator.allocate(alive, footprint), why))
@@ -395,7 +404,40 @@ public final class ClusterScheduler implements AutoCloseable {
                     : "; the nodes cannot hold KV for " + sized.enginesPerPipeline() + " engines per pipeline: "
                     + "carrying a removed pipeline's requests over-commits their memory until those finish";
         }
-        apply(new RebalancePolicy.Decision(sized.allocation(), reason));
+        apply(new RebalancePolicy.Decision(sized.allocation(), reason), Set.of());
+    }
+
+    /**
+     * Rebuilds only the broken pipelines ({@link PipelineRepair}) when the free nodes can: the healthy pipelines
+     * keep their stages, KV caches and running requests. Returns false when no repair applies.
+     */
+    private boolean repair(String why, List<NodeProfile> alive) {
+        Allocation now = current;
+        if (now == null || pipelines.size() != now.pipelines().size()) {
+            return false; // nothing serves, or engines are carried: re-allocate everything
+        }
+        Set<Integer> broken = new TreeSet<>();
+        Set<String> aliveIds = new HashSet<>();
+        alive.forEach(n -> aliveIds.add(n.id()));
+        for (int p = 0; p < now.pipelines().size(); p++) {
+            if (!aliveIds.containsAll(now.pipelines().get(p).nodeIds()) || !pipelines.get(p).runner.isActive()) {
+                broken.add(p);
+            }
+        }
+        Optional<Allocation> repaired = PipelineRepair.repair(now, broken, alive, footprint);
+        if (repaired.isEmpty()) {
+            return false;
+        }
+        Set<Integer> kept = new TreeSet<>();
+        for (int p = 0; p < now.pipelines().size(); p++) {
+            if (!broken.contains(p)) {
+                kept.add(p);
+            }
+        }
+        apply(new RebalancePolicy.Decision(repaired.get(), why + "; pipeline" + (broken.size() == 1 ? " " : "s ")
+                + broken + " rebuilt from the free nodes, pipeline" + (kept.size() == 1 ? " " : "s ") + kept
+                + " kept serving"), kept);
+        return true;
     }
 
     /** Engines up to the last one with requests in flight (engines carry their index for life). */
@@ -422,9 +464,11 @@ public final class ClusterScheduler implements AutoCloseable {
      * Carries out an allocation: every pipeline's stages load (last to first, since a stage links to its successor
      * as it loads), then each pipeline gets its engine. Engine i serves pipeline i; an engine left without a
      * pipeline (the allocation shrank) while it still has requests is carried by pipeline {@code i mod k}, in its own
-     * range of that pipeline's KV pool, so its requests replay there instead of failing.
+     * range of that pipeline's KV pool, so its requests replay there instead of failing. The pipelines in
+     * {@code kept} (a repair) are the allocation in force's, unchanged: their nodes get no new assignment, their
+     * stages keep their allocation number and KV caches, and their engines keep stepping throughout.
      */
-    private void apply(RebalancePolicy.Decision decision) {
+    private void apply(RebalancePolicy.Decision decision, Set<Integer> kept) {
         Allocation allocation = decision.allocation();
         long e = ++epoch;
         pending = allocation;
@@ -433,9 +477,11 @@ public final class ClusterScheduler implements AutoCloseable {
         events.add("allocation", "allocation " + e + " (" + decision.reason() + "): " + allocation);
         log.flush();
         for (ServingPipeline p : pipelines) {
-            p.runner.deactivate("re-allocating");
+            if (!kept.contains(p.index)) {
+                p.runner.deactivate("re-allocating");
+            }
         }
-        closeEntryLinks();
+        closeEntryLinks(kept);
         current = null;
         int k = allocation.pipelines().size();
         List<ServingPipeline> engines = new ArrayList<>(pipelines);
@@ -458,6 +504,9 @@ public final class ClusterScheduler implements AutoCloseable {
         Map<PeerId, CompletableFuture<AssignmentReply>> replies = new LinkedHashMap<>();
         List<String> failures = new ArrayList<>();
         for (int p = 0; p < k; p++) {
+            if (kept.contains(p)) {
+                continue;
+            }
             List<Allocation.Stage> stages = allocation.pipelines().get(p).stages();
             for (int i = stages.size() - 1; i >= 0; i--) {
                 Allocation.Stage s = stages.get(i);
@@ -517,7 +566,12 @@ public final class ClusterScheduler implements AutoCloseable {
             return;
         }
         List<PipelineStepRunner.Entry> entries = new ArrayList<>();
-        for (Allocation.Pipeline pipeline : allocation.pipelines()) {
+        for (int p = 0; p < k; p++) {
+            Allocation.Pipeline pipeline = allocation.pipelines().get(p);
+            if (kept.contains(p)) {
+                entries.add(null); // its runner keeps the entry it has
+                continue;
+            }
             PeerId first = PeerId.parse(pipeline.stages().getFirst().nodeId());
             if (first.equals(node.peerId())) {
                 StageWorker w = localStage.worker();
@@ -526,7 +580,7 @@ public final class ClusterScheduler implements AutoCloseable {
             }
             try {
                 ActivationLink link = ActivationLink.open(node, first, this::onActivation, Duration.ofSeconds(10));
-                entryLinks.add(link);
+                entryLinks.put(p, link);
                 entries.add(frame -> link.send(frame).whenComplete((v, ex) -> {
                     if (ex != null) {
                         deliverToRunners(StepFrame.failed(frame.epoch, frame.step, "sending to the first stage "
@@ -547,7 +601,9 @@ public final class ClusterScheduler implements AutoCloseable {
             for (int j = 0; j < here.size(); j++) {
                 ServingPipeline s = here.get(j);
                 s.carriedBy(pipeline.nodeIds(), s.index == p);
-                s.runner.activate(e, entries.get(p), j * options.kvBlocks(), j * slotsPerEngine);
+                if (!kept.contains(p)) {
+                    s.runner.activate(e, entries.get(p), j * options.kvBlocks(), j * slotsPerEngine);
+                }
                 if (s.index != p) {
                     carrying.append("; pipeline ").append(p).append(" also carries engine ").append(s.index)
                             .append(" until its requests finish");
@@ -590,7 +646,9 @@ public final class ClusterScheduler implements AutoCloseable {
                 Duration.ofSeconds(60), reason -> {
             long failedEpoch = runner[0].epoch();
             control.execute(() -> {
-                if (failedEpoch == epoch) { // an older allocation's failure was dealt with by the re-allocation
+                // A failure from before the runner's last activation was dealt with by that re-allocation; a pipeline
+                // kept by a repair keeps its older allocation number, and its failures still count.
+                if (failedEpoch == runner[0].epoch()) {
                     reallocate("a step of pipeline " + index + " failed: " + reason, true);
                 }
             });
@@ -617,7 +675,7 @@ public final class ClusterScheduler implements AutoCloseable {
 
     /** Each engine's load for the router; {@code waiting} also offers engines whose pipeline is being rebuilt. */
     private List<RequestRouter.PipelineLoad> loads(List<ServingPipeline> list, boolean waiting) {
-        Map<String, Double> rtts = new java.util.HashMap<>();
+        Map<String, Double> rtts = new HashMap<>();
         for (Member m : memberView) { // not members: this runs on the API's threads
             rtts.put(m.peer.toString(), m.linkMillis);
         }
@@ -741,12 +799,18 @@ public final class ClusterScheduler implements AutoCloseable {
         }
     }
 
-    /** Closes the streams to the last allocation's first stages, so re-allocations do not pile streams up. */
-    private void closeEntryLinks() {
-        for (ActivationLink link : entryLinks) {
-            link.close();
+    /**
+     * Closes the streams to the last allocation's first stages but those of the {@code kept} pipelines, so
+     * re-allocations do not pile streams up.
+     */
+    private void closeEntryLinks(Set<Integer> kept) {
+        for (var it = entryLinks.entrySet().iterator(); it.hasNext(); ) {
+            var link = it.next();
+            if (!kept.contains(link.getKey())) {
+                link.getValue().close();
+                it.remove();
+            }
         }
-        entryLinks.clear();
     }
 
     static String shortId(PeerId peer) {
@@ -796,7 +860,7 @@ public final class ClusterScheduler implements AutoCloseable {
         for (ServingPipeline p : pipelines) {
             p.close();
         }
-        closeEntryLinks();
+        closeEntryLinks(Set.of());
         if (localStage != null) {
             localStage.close();
         }

@@ -28,13 +28,25 @@ public final class RequestRouter {
 
     /**
      * The index of the pipeline with the least expected latency (the lowest index on a tie); -1 if none is up.
-     * A pipeline that has not run a step yet ({@code stepMillis} NaN) is assumed as slow as the slowest one
-     * measured (1 ms if none is), and never faster than its own links' round trips, which every step crosses: a new
-     * pipeline gets work, but not all of it before anything is known. One exception: while other pipelines are
-     * measured, an idle unmeasured one takes the next request at the cost of its links alone, so that it gets
-     * measured at all; otherwise requests that never overlap would all stay on the measured pipelines.
+     * An idle pipeline that has not run a step yet ({@code stepMillis} NaN, nothing queued) comes first, the one with
+     * the shortest links among several: until it has run a step nothing is known of it, and one request is the
+     * cheapest way to learn (otherwise requests that never overlap, or links whose first round trips a busy CPU
+     * held back, would keep every request on the pipelines already measured). A busy unmeasured pipeline is assumed
+     * as slow as the slowest one measured (1 ms if none is), and never faster than its own links' round trips,
+     * which every step crosses.
      */
     public static int choose(List<PipelineLoad> pipelines) {
+        int fresh = -1;
+        for (int i = 0; i < pipelines.size(); i++) {
+            PipelineLoad p = pipelines.get(i);
+            if (p.available() && Double.isNaN(p.stepMillis()) && p.queued() == 0
+                    && (fresh < 0 || p.roundTripMillis() < pipelines.get(fresh).roundTripMillis())) {
+                fresh = i;
+            }
+        }
+        if (fresh >= 0) {
+            return fresh;
+        }
         double slowest = Double.NaN;
         for (PipelineLoad p : pipelines) {
             if (!Double.isNaN(p.stepMillis()) && !(p.stepMillis() <= slowest)) {
@@ -46,15 +58,9 @@ public final class RequestRouter {
         double bestMillis = Double.POSITIVE_INFINITY;
         for (int i = 0; i < pipelines.size(); i++) {
             PipelineLoad p = pipelines.get(i);
-            double expected;
-            if (!Double.isNaN(p.stepMillis())) {
-                expected = p.expectedMillis();
-            } else if (!Double.isNaN(slowest) && p.queued() == 0) {
-                expected = p.roundTripMillis();
-            } else {
-                expected = new PipelineLoad(Math.max(unmeasured, p.roundTripMillis()), p.queued(),
-                        p.roundTripMillis(), true).expectedMillis();
-            }
+            double expected = !Double.isNaN(p.stepMillis()) ? p.expectedMillis()
+                    : new PipelineLoad(Math.max(unmeasured, p.roundTripMillis()), p.queued(), p.roundTripMillis(),
+                    true).expectedMillis();
             if (p.available() && (best < 0 || expected < bestMillis)) {
                 best = i;
                 bestMillis = expected;

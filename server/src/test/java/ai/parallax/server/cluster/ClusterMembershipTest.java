@@ -250,6 +250,52 @@ class ClusterMembershipTest {
     }
 
     @Test
+    void aNodeDyingInOnePipelineIsReplacedByTheStandbyWhileTheOtherPipelineKeepsServing(@TempDir Path tmp)
+            throws Exception {
+        Path model = model("stories260K");
+        int maxTokens = 256;
+        String[] prompts = java.util.Arrays.copyOf(ClusterPipelineTest.EIGHT_PROMPTS, 6);
+        String[] expected = ClusterPipelineTest.reference(model, "stories260K", prompts, maxTokens, true);
+        try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
+            // 1500 KiB holds 3 of the 5 layers: two pipelines of two nodes, the fifth on standby.
+            cluster.serve(model, "--memory", "1500KiB", "-n", "5", "--activation-dtype", "f32", "--no-local-worker");
+            java.util.Map<String, Process> workers = new java.util.LinkedHashMap<>();
+            for (String name : java.util.List.of("a", "b", "c", "d", "e")) {
+                workers.put(name, cluster.join(name, "-m", model.toString(), "--memory", "1500KiB"));
+            }
+            cluster.awaitReady(1);
+            String allocation = read(cluster.schedulerLog).lines().filter(l -> l.contains("-> pipeline 0:"))
+                    .reduce((x, y) -> y).orElseThrow();
+            assertThat(allocation).contains("pipeline 1:").contains("standby:");
+            String secondPipeline = allocation.substring(allocation.indexOf("pipeline 1:"),
+                    allocation.indexOf("standby:"));
+            java.util.regex.Matcher first = java.util.regex.Pattern.compile("…(\\S{8}) \\[").matcher(secondPipeline);
+            assertThat(first.find()).as(allocation).isTrue();
+            String victim = workers.keySet().stream().filter(n -> cluster.peerOf(n).endsWith(first.group(1)))
+                    .findFirst().orElseThrow();
+            Thread.sleep(3000); // the links' round trips measured, so requests spread over both pipelines
+            java.util.List<ClusterProcesses.Stream> streams = new java.util.ArrayList<>();
+            for (String prompt : prompts) {
+                streams.add(cluster.stream(cluster.apiPort, "stories260K", prompt, maxTokens));
+            }
+            cluster.await(() -> streams.stream().allMatch(st -> st.pieces.get() >= 10 || st.finish.isDone()), 60,
+                    "tokens on every stream", cluster.schedulerLog);
+            workers.get(victim).destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            for (int i = 0; i < streams.size(); i++) {
+                assertThat(streams.get(i).finish.get(180, TimeUnit.SECONDS)).isEqualTo("length");
+                assertThat(streams.get(i).text()).as("stream %d; log:%n%s", i, read(cluster.schedulerLog))
+                        .isEqualTo(expected[i]);
+            }
+            String log = read(cluster.schedulerLog);
+            assertThat(log).containsPattern("allocation 2: node \\S+ is gone.*; pipeline \\[1\\] rebuilt from the "
+                    + "free nodes, pipeline \\[0\\] kept serving -> pipeline 0: ");
+            // Only the broken pipeline's engine lost its KV state and replayed; the kept one never stopped.
+            assertThat(ClusterProcesses.countOf(log, "lost its KV state")).as(log).isEqualTo(1);
+            assertThat(log).containsPattern("requests by pipeline: #0 [1-9]\\d* .* #1 [1-9]");
+        }
+    }
+
+    @Test
     void wrongTokenIsRefusedAndLoggedWithThePeerId(@TempDir Path tmp) throws Exception {
         Path model = model("stories260K");
         try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {

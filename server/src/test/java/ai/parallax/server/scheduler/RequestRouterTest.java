@@ -45,13 +45,25 @@ class RequestRouterTest {
     }
 
     @Test
-    void anUnmeasuredStepTakesAtLeastItsLinksRoundTrips() {
+    void aBusyUnmeasuredStepTakesAtLeastItsLinksRoundTrips() {
         // Each step crosses every link: 20 ms of round trips make a step of at least 20 ms, so the pipeline with
-        // shorter links takes the first request but not every one of a burst (the queue soon outweighs the links).
-        PipelineLoad farIdle = new PipelineLoad(Double.NaN, 0, 20, true); // 20·1 + 20 = 40 ms
+        // shorter links takes more of a burst, but not every request (the queue soon outweighs the links).
+        PipelineLoad far = new PipelineLoad(Double.NaN, 1, 20, true); // 20·2 + 20 = 60 ms
+        assertThat(RequestRouter.choose(List.of(far, new PipelineLoad(Double.NaN, 1, 10, true)))).isEqualTo(1);
+        assertThat(RequestRouter.choose(List.of(far, new PipelineLoad(Double.NaN, 3, 10, true)))).isEqualTo(1);
+        assertThat(RequestRouter.choose(List.of(far, new PipelineLoad(Double.NaN, 4, 10, true)))).isZero(); // tie
+    }
+
+    @Test
+    void idleUnmeasuredPipelinesComeFirstTheShortestLinksFirst() {
+        PipelineLoad farIdle = new PipelineLoad(Double.NaN, 0, 20, true);
         assertThat(RequestRouter.choose(List.of(farIdle, new PipelineLoad(Double.NaN, 0, 10, true)))).isEqualTo(1);
-        assertThat(RequestRouter.choose(List.of(farIdle, new PipelineLoad(Double.NaN, 1, 10, true)))).isEqualTo(1);
-        assertThat(RequestRouter.choose(List.of(farIdle, new PipelineLoad(Double.NaN, 2, 10, true)))).isZero();
+        // However long its links (a busy CPU may have held its first pings back), it gets one request to learn.
+        assertThat(RequestRouter.choose(List.of(farIdle, new PipelineLoad(Double.NaN, 1, 0.2, true)))).isZero();
+        assertThat(RequestRouter.choose(List.of(new PipelineLoad(2, 0, 0.1, true), farIdle))).isEqualTo(1);
+        // Not when it is down.
+        assertThat(RequestRouter.choose(List.of(new PipelineLoad(Double.NaN, 0, 1, false),
+                new PipelineLoad(2, 3, 0.1, true)))).isEqualTo(1);
     }
 
     @Test
