@@ -5,24 +5,21 @@ import static ai.parallax.kernels.simd.VectorLoads.FLOAT;
 import static ai.parallax.kernels.simd.VectorLoads.I;
 import static ai.parallax.kernels.simd.VectorLoads.L;
 import static ai.parallax.kernels.simd.VectorLoads.LE;
-import static ai.parallax.kernels.simd.VectorLoads.S;
-import static ai.parallax.kernels.simd.VectorLoads.SHORT;
 
 import ai.parallax.tensors.DType;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
- * {@code out = x · Wᵀ} for BF16 weights and many tokens (a batched decode step of 32 or a prefill), in the
- * register-blocked form of a GEMM whose vector lanes hold tokens: no dot product, so no horizontal sums.
+ * {@code out = x · Wᵀ} for BF16, F16 or F32 weights and many tokens (a batched decode step of 32 or a prefill),
+ * in the register-blocked form of a GEMM whose vector lanes hold tokens: no dot product, so no horizontal sums.
  *
  * <p>The activations are transposed once per call so that one vector holds 16 tokens' activation at the same
  * {@code k}. The weights of {@link #ROWS} rows over a span of k are widened to F32 into a small buffer, row by
- * row (sequential reads, one cheap conversion per 16 weights). The micro-kernel then loads two activation
+ * row (sequential reads, one conversion per 16 weights, four rows side by side). The micro-kernel then loads two activation
  * vectors (32 tokens) per step of k, broadcasts each of the twelve rows' weight from that buffer and issues 24
  * FMAs: 24 accumulators, two activation vectors and a broadcast fit the 32 AVX-512 registers, and the loop
  * needs 14 loads per 24 FMAs. Each weight is read from memory once per call and from the buffer once per
@@ -31,12 +28,12 @@ import jdk.incubator.vector.VectorOperators;
  * <p>The other register-blocked form, lanes holding 16 output rows, needs the weights transposed, which costs
  * more than the FMAs it feeds at 8 or 32 tokens (measured); this form transposes the activations, which are
  * {@code n} times fewer. Below 32 tokens the activation vectors are partly padding and it loses (at 16 tokens
- * by 20–35%), so those products stay with {@link Bf16PairedMatmul}.
+ * by 20–35%), so those products stay with {@link Bf16PairedMatmul} and the 4 × 4 tiles of {@link MatmulKernels}.
  *
  * <p>Written for 16 float lanes (the transposition of the activations); {@link #accepts} says no elsewhere.
  * Allocation-free after warm-up: buffers grow only when a larger product first needs them.
  */
-final class Bf16TokenVectorMatmul implements WorkerPool.ParallelTask {
+final class TokenVectorMatmul implements WorkerPool.ParallelTask {
     /** Weight rows per micro-kernel call: 12 rows × 2 token vectors = 24 accumulators. */
     static final int ROWS = 12;
     /** Tokens of one group: two vectors. */
@@ -58,6 +55,7 @@ final class Bf16TokenVectorMatmul implements WorkerPool.ParallelTask {
     private final int[][] transposed;
     private float[] xt = new float[0];
     private MemorySegment w;
+    private DType dtype;
     private MemorySegment bias;
     private DType biasType;
     private MemorySegment out;
@@ -65,7 +63,7 @@ final class Bf16TokenVectorMatmul implements WorkerPool.ParallelTask {
     private int n;
     private int k;
 
-    Bf16TokenVectorMatmul(int threads) {
+    TokenVectorMatmul(int threads) {
         widened = new float[threads][2][ROWS * PITCH];
         sums = new float[threads][0];
         transposed = new int[threads][L * L];
@@ -81,8 +79,13 @@ final class Bf16TokenVectorMatmul implements WorkerPool.ParallelTask {
         return (n + ROWS - 1) / ROWS;
     }
 
+    /** Whether the weights' type has a widening load here. */
+    static boolean acceptsWeights(DType dtype) {
+        return dtype == DType.BF16 || dtype == DType.F16 || dtype == DType.F32;
+    }
+
     /** Transposes {@code x} into token vectors and sets up a product; then {@code pool.run(this, parts)}. */
-    void set(MemorySegment x, MemorySegment w, MemorySegment bias, DType biasType, MemorySegment out, int tokens,
+    void set(MemorySegment x, MemorySegment w, DType dtype, MemorySegment bias, DType biasType, MemorySegment out, int tokens,
              int n, int k) {
         int groups = (tokens + GROUP - 1) / GROUP;
         long size = (long) groups * k * GROUP;
@@ -101,6 +104,7 @@ final class Bf16TokenVectorMatmul implements WorkerPool.ParallelTask {
         }
         transposeTokens(x, tokens, k, xt, transposed[0]);
         this.w = w;
+        this.dtype = dtype;
         this.bias = bias;
         this.biasType = biasType;
         this.out = out;
@@ -142,7 +146,7 @@ final class Bf16TokenVectorMatmul implements WorkerPool.ParallelTask {
             int nextK0 = ((u + 1) % spans) * K_SPAN;
             int nextLen = u + 1 < units ? Math.min(K_SPAN, k - nextK0) : 0;
             int slices = groups * ((len + SLICE - 1) / SLICE);
-            int rowsPerSlice = nextLen == 0 ? 0 : (ROWS + slices - 1) / slices;
+            int rowsPerSlice = nextLen == 0 ? 0 : (ROWS + 4 * slices - 1) / (4 * slices) * 4;
             int widenedRows = 0;
             if (span == 0) {
                 Arrays.fill(acc, 0, groups * ROWS * GROUP, 0f);
@@ -178,17 +182,69 @@ final class Bf16TokenVectorMatmul implements WorkerPool.ParallelTask {
     private void widenRows(float[] wf, int r, int k0, int len, int first, int count) {
         int last = n - 1;
         int whole = len - len % L;
-        for (int j = first; j < first + count; j++) {
-            long row = 2L * ((long) Math.min(r + j, last) * k + k0);
-            int at = j * PITCH;
-            for (int kk = 0; kk < whole; kk += L) {
-                ShortVector s = ShortVector.fromMemorySegment(S, w, row + 2L * kk, LE);
-                IntVector i = (IntVector) s.convertShape(VectorOperators.S2I, I, 0);
-                i.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(wf, at + kk);
+        long size = dtype.byteSize();
+        int j = first;
+        for (; j < first + count; j += 4) {
+            // Four rows side by side (the last repeated when fewer are left): four streams of reads in flight,
+            // as many as the dot-product kernels keep.
+            int rows = Math.min(4, first + count - j);
+            long row0 = size * ((long) Math.min(r + j, last) * k + k0);
+            long row1 = size * ((long) Math.min(r + j + Math.min(1, rows - 1), last) * k + k0);
+            long row2 = size * ((long) Math.min(r + j + Math.min(2, rows - 1), last) * k + k0);
+            long row3 = size * ((long) Math.min(r + j + Math.min(3, rows - 1), last) * k + k0);
+            int at0 = j * PITCH;
+            int at1 = (j + Math.min(1, rows - 1)) * PITCH;
+            int at2 = (j + Math.min(2, rows - 1)) * PITCH;
+            int at3 = (j + Math.min(3, rows - 1)) * PITCH;
+            switch (dtype) {
+                case BF16 -> widenBf16(w, row0, row1, row2, row3, wf, at0, at1, at2, at3, whole);
+                case F16 -> widenF16(w, row0, row1, row2, row3, wf, at0, at1, at2, at3, whole);
+                default -> widenF32(w, row0, row1, row2, row3, wf, at0, at1, at2, at3, whole);
             }
+        }
+        for (j = first; j < first + count; j++) {
+            long index = (long) Math.min(r + j, last) * k + k0;
             for (int kk = whole; kk < len; kk++) {
-                wf[at + kk] = Float.intBitsToFloat(w.get(SHORT, row + 2L * kk) << 16);
+                wf[j * PITCH + kk] = VectorLoads.scalar(dtype, w, index + kk);
             }
+        }
+    }
+
+    /*
+     * One loop per type, each in a method of its own: a call site that is hot in its method gets its small
+     * conversion inlined, and a vector crossing a call that is not inlined would be boxed on the heap.
+     */
+
+    private static void widenBf16(MemorySegment w, long row0, long row1, long row2, long row3, float[] wf, int at0,
+                                  int at1, int at2, int at3, int whole) {
+        for (int kk = 0; kk < whole; kk += L) {
+            long o = 2L * kk;
+            VectorLoads.bf16(w, row0 + o).intoArray(wf, at0 + kk);
+            VectorLoads.bf16(w, row1 + o).intoArray(wf, at1 + kk);
+            VectorLoads.bf16(w, row2 + o).intoArray(wf, at2 + kk);
+            VectorLoads.bf16(w, row3 + o).intoArray(wf, at3 + kk);
+        }
+    }
+
+    private static void widenF16(MemorySegment w, long row0, long row1, long row2, long row3, float[] wf, int at0,
+                                 int at1, int at2, int at3, int whole) {
+        for (int kk = 0; kk < whole; kk += L) {
+            long o = 2L * kk;
+            VectorLoads.f16(w, row0 + o).intoArray(wf, at0 + kk);
+            VectorLoads.f16(w, row1 + o).intoArray(wf, at1 + kk);
+            VectorLoads.f16(w, row2 + o).intoArray(wf, at2 + kk);
+            VectorLoads.f16(w, row3 + o).intoArray(wf, at3 + kk);
+        }
+    }
+
+    private static void widenF32(MemorySegment w, long row0, long row1, long row2, long row3, float[] wf, int at0,
+                                 int at1, int at2, int at3, int whole) {
+        for (int kk = 0; kk < whole; kk += L) {
+            long o = 4L * kk;
+            VectorLoads.f32(w, row0 + o).intoArray(wf, at0 + kk);
+            VectorLoads.f32(w, row1 + o).intoArray(wf, at1 + kk);
+            VectorLoads.f32(w, row2 + o).intoArray(wf, at2 + kk);
+            VectorLoads.f32(w, row3 + o).intoArray(wf, at3 + kk);
         }
     }
 
