@@ -209,7 +209,7 @@ public final class SimdOps implements Ops {
             q8Matmul.clear();
             return;
         }
-        if (TokenVectorMatmul.acceptsWeights(w.dtype()) && TokenVectorMatmul.accepts(tokens)) {
+        if (TokenVectorMatmul.accepts(w.dtype(), tokens)) {
             int batchParts = parts == 1 ? 1 : (int) Math.min(TokenVectorMatmul.rowBlocks(n), pool.size());
             batchMatmul.set(x.data(), w.data(), w.dtype(), bias == null ? null : bias.data(),
                     bias == null ? null : bias.dtype(), out.data(), (int) tokens, (int) n, (int) k);

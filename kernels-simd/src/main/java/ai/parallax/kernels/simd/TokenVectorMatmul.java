@@ -18,17 +18,20 @@ import jdk.incubator.vector.VectorOperators;
  * in the register-blocked form of a GEMM whose vector lanes hold tokens: no dot product, so no horizontal sums.
  *
  * <p>The activations are transposed once per call so that one vector holds 16 tokens' activation at the same
- * {@code k}. The weights of {@link #ROWS} rows over a span of k are widened to F32 into a small buffer, row by
- * row (sequential reads, one conversion per 16 weights, four rows side by side). The micro-kernel then loads two activation
- * vectors (32 tokens) per step of k, broadcasts each of the twelve rows' weight from that buffer and issues 24
- * FMAs: 24 accumulators, two activation vectors and a broadcast fit the 32 AVX-512 registers, and the loop
- * needs 14 loads per 24 FMAs. Each weight is read from memory once per call and from the buffer once per
- * 32 tokens.
+ * {@code k}. The weights of {@link #ROWS} rows over a span of k are widened to F32 into a small buffer (four rows
+ * side by side, sequential reads, one conversion per 16 weights); the next block's buffer is filled between
+ * slices of the current block's FMAs. The micro-kernel loads two activation vectors (32 tokens) per step of k,
+ * broadcasts each of the twelve rows' weight from the buffer and issues 24 FMAs: 24 accumulators, two activation
+ * vectors and a broadcast fit the 32 AVX-512 registers, and the loop needs 14 loads per 24 FMAs. Each weight is
+ * read from memory once per call and from the buffer once per 32 tokens. Alone (buffer already filled) the
+ * micro-kernel runs at 82–90% of a core's FMA peak; what is left is mostly the widening, whose reads from DRAM
+ * the FMAs hide only in part.
  *
  * <p>The other register-blocked form, lanes holding 16 output rows, needs the weights transposed, which costs
  * more than the FMAs it feeds at 8 or 32 tokens (measured); this form transposes the activations, which are
- * {@code n} times fewer. Below 32 tokens the activation vectors are partly padding and it loses (at 16 tokens
- * by 20–35%), so those products stay with {@link Bf16PairedMatmul} and the 4 × 4 tiles of {@link MatmulKernels}.
+ * {@code n} times fewer. With fewer tokens the activation vectors are partly padding: below 32 BF16 tokens it
+ * loses to {@link Bf16PairedMatmul} (at 16 tokens by 20–35%), below 16 F16 or F32 tokens to
+ * {@link MatmulKernels}.
  *
  * <p>Written for 16 float lanes (the transposition of the activations); {@link #accepts} says no elsewhere.
  * Allocation-free after warm-up: buffers grow only when a larger product first needs them.
@@ -45,8 +48,6 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
      * of k reads do not all fall into the same set of the L1 cache (a span is a multiple of 4 KiB).
      */
     private static final int PITCH = K_SPAN + 16;
-    /** Tokens from which this form beats {@link Bf16PairedMatmul} (measured on the shapes of a 1B model). */
-    static final int MIN_TOKENS = 32;
     private static final int[] TRANSPOSE = transposeIndices();
 
     /** Per part: two buffers of widened weights, used in turn. */
@@ -69,19 +70,22 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
         transposed = new int[threads][L * L];
     }
 
-    /** Whether this kernel serves the product: 16-lane float vectors and at least {@link #MIN_TOKENS} tokens. */
-    static boolean accepts(long tokens) {
-        return L == 16 && tokens >= MIN_TOKENS;
+    /**
+     * Whether this kernel serves the product: 16-lane float vectors, weights it can widen, and enough tokens to
+     * beat the dot-product kernels (measured on the shapes of a 1B model: BF16 from 32 tokens, F16 and F32, whose
+     * 4 × 4 tiles are slower, from 16).
+     */
+    static boolean accepts(DType dtype, long tokens) {
+        return L == 16 && switch (dtype) {
+            case BF16 -> tokens >= 32;
+            case F16, F32 -> tokens >= L;
+            default -> false;
+        };
     }
 
     /** Blocks of rows the product splits into, the most parts worth running. */
     static long rowBlocks(long n) {
         return (n + ROWS - 1) / ROWS;
-    }
-
-    /** Whether the weights' type has a widening load here. */
-    static boolean acceptsWeights(DType dtype) {
-        return dtype == DType.BF16 || dtype == DType.F16 || dtype == DType.F32;
     }
 
     /** Transposes {@code x} into token vectors and sets up a product; then {@code pool.run(this, parts)}. */

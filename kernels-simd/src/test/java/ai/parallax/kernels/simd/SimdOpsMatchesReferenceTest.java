@@ -99,7 +99,7 @@ class SimdOpsMatchesReferenceTest {
         int i = 0;
         for (int threads : new int[] {1, 2}) {
             for (DType dtype : new DType[] {DType.F32, DType.BF16, DType.F16}) {
-                for (int tokens : new int[] {31, 32, 33, 48, 49, 70}) {
+                for (int tokens : new int[] {16, 31, 32, 33, 48, 49, 70}) {
                     for (int[] nk : shapes) {
                         cases.add(Arguments.of(threads, dtype, tokens, nk[0], nk[1], i++ % 2 == 0));
                     }
