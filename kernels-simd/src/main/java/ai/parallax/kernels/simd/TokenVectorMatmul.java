@@ -89,8 +89,8 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
     }
 
     /** Transposes {@code x} into token vectors and sets up a product; then {@code pool.run(this, parts)}. */
-    void set(MemorySegment x, MemorySegment w, DType dtype, MemorySegment bias, DType biasType, MemorySegment out, int tokens,
-             int n, int k) {
+    void set(MemorySegment x, MemorySegment w, DType dtype, MemorySegment bias, DType biasType, MemorySegment out,
+             int tokens, int n, int k) {
         int groups = (tokens + GROUP - 1) / GROUP;
         long size = (long) groups * k * GROUP;
         if (size > Integer.MAX_VALUE - 16) {
