@@ -1,6 +1,7 @@
 package ai.parallax.models.quant;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import ai.parallax.kernels.simd.SimdOps;
 import ai.parallax.models.CausalLanguageModel;
@@ -143,8 +144,11 @@ class Q8AccuracyTest {
             assertThat(store.find("lm_head.weight", 512, 64)).isNotNull();
         }
         long savedAt = Files.getLastModifiedTime(saved).toMillis();
+        // The same int8 weights give the same logits; only the kernels' order of summing vector lanes may differ in
+        // the last bits between two runs of one JVM (interpreted, C1 or C2 code), so they agree to 1e-4, while a
+        // copy that was not the model's would be off by whole units.
         try (CausalLanguageModel again = load(dir, WeightQuantization.Q8)) {
-            assertThat(logits(again, ids)).containsExactly(first);
+            assertThat(logits(again, ids)).containsExactly(first, within(1e-4f));
         }
         assertThat(Files.getLastModifiedTime(saved).toMillis()).as("the current copy is not rewritten")
                 .isEqualTo(savedAt);
@@ -155,7 +159,7 @@ class Q8AccuracyTest {
             assertThat(store.isSaved()).isFalse();
         }
         try (CausalLanguageModel rebuilt = load(dir, WeightQuantization.Q8)) {
-            assertThat(logits(rebuilt, ids)).containsExactly(first);
+            assertThat(logits(rebuilt, ids)).containsExactly(first, within(1e-4f));
         }
         try (Checkpoint checkpoint = Checkpoint.open(dir); Q8Store store = Q8Store.of(checkpoint)) {
             assertThat(store.isSaved()).isTrue();

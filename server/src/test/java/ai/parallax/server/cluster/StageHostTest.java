@@ -15,6 +15,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 /** A node's stage across re-allocations, without the network: its output goes straight to a local consumer. */
 class StageHostTest {
@@ -33,7 +34,9 @@ class StageHostTest {
             float[] again = step(host, out, new Assignment(2, "stories260K", 0, 5, 5, 8, 16, 256, "f32", null, null));
             assertThat(host.worker()).isNotSameAs(before); // a fresh KV pool and epoch ...
             assertThat(host.worker().model()).isSameAs(before.model()); // ... over the same loaded layers
-            assertThat(again).containsExactly(first);
+            // Same layers, same input: the same logits, up to the kernels' order of summing lanes (interpreted, C1 or
+            // C2 code), which moves only the last bits.
+            assertThat(again).containsExactly(first, within(1e-4f));
             assertThat(log.toString()).contains("allocation 1: ready with layers [0, 5) of 5").contains("loaded")
                     .contains("allocation 2: ready with layers [0, 5) of 5")
                     .contains("kept from the last allocation");
