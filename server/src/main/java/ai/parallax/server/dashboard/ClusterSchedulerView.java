@@ -7,7 +7,6 @@ import ai.parallax.server.cluster.ClusterSnapshot;
 import ai.parallax.server.scheduler.Allocation;
 import ai.parallax.server.scheduler.ModelFootprint;
 import java.nio.file.Path;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -52,7 +51,7 @@ public final class ClusterSchedulerView implements ClusterView {
     private final ScheduledExecutorService sampler;
     /** Rates per pipeline index: each pipeline has an engine of its own. */
     private final Map<Integer, EngineRates> rates = new HashMap<>();
-    private final ArrayDeque<NodeSample> history = new ArrayDeque<>();
+    private final SampleHistory history = new SampleHistory(HISTORY_SAMPLES);
     /** Nodes seen in the last sample, and nodes gone since, with when they went. */
     private final Map<String, ClusterSnapshot.Member> seen = new LinkedHashMap<>();
     private final Map<String, Departed> departed = new LinkedHashMap<>();
@@ -268,9 +267,7 @@ public final class ClusterSchedulerView implements ClusterView {
 
     @Override
     public List<NodeSample> history(long sinceMillis) {
-        synchronized (this) {
-            return history.stream().filter(s -> s.timeMillis() > sinceMillis).toList();
-        }
+        return history.since(sinceMillis);
     }
 
     private void tick() {
@@ -317,10 +314,7 @@ public final class ClusterSchedulerView implements ClusterView {
             for (ClusterStatus.Node n : status.nodes()) {
                 ClusterStatus.NodeMetrics m = n.metrics();
                 double kv = m.kvBlocksTotal() == 0 ? 0 : (double) m.kvBlocksUsed() / m.kvBlocksTotal();
-                if (history.size() == HISTORY_SAMPLES) {
-                    history.removeFirst();
-                }
-                history.addLast(new NodeSample(millis, n.id(), m.tokensPerSecond(), m.stepLatencyMs(),
+                history.add(new NodeSample(millis, n.id(), m.tokensPerSecond(), m.stepLatencyMs(),
                         m.memoryUsedBytes(), kv));
             }
         }

@@ -38,7 +38,7 @@ public final class SingleNodeClusterView implements ClusterView {
     private final String hostName;
     private final ClusterModels.ModelInfo modelInfo;
     private final ScheduledExecutorService sampler;
-    private final ArrayDeque<NodeSample> history = new ArrayDeque<>();
+    private final SampleHistory history = new SampleHistory(HISTORY_SAMPLES);
     private final ArrayDeque<ClusterStatus.Event> events = new ArrayDeque<>();
 
     private volatile double loadProgress;
@@ -196,9 +196,7 @@ public final class SingleNodeClusterView implements ClusterView {
 
     @Override
     public List<NodeSample> history(long sinceMillis) {
-        synchronized (this) {
-            return history.stream().filter(s -> s.timeMillis() > sinceMillis).toList();
-        }
+        return history.since(sinceMillis);
     }
 
     /**
@@ -219,10 +217,8 @@ public final class SingleNodeClusterView implements ClusterView {
         long now = System.nanoTime();
         if (model == null) {
             if (++ticks % TICKS_PER_SAMPLE == 0) {
-                synchronized (this) {
-                    append(new NodeSample(System.currentTimeMillis(), NODE_ID, null, null,
-                            LocalMachine.residentBytes(), 0));
-                }
+                history.add(new NodeSample(System.currentTimeMillis(), NODE_ID, null, null,
+                        LocalMachine.residentBytes(), 0));
             }
             return;
         }
@@ -240,16 +236,9 @@ public final class SingleNodeClusterView implements ClusterView {
             latest = new ClusterStatus.NodeMetrics(r.tokensPerSecond(), r.stepLatencyMs(), rss, stats.kvBlocksUsed(),
                     stats.kvBlocksTotal(), stats.running(), stats.waiting(), stats.generatedTokens(), stats.steps());
             double kv = stats.kvBlocksTotal() == 0 ? 0 : (double) stats.kvBlocksUsed() / stats.kvBlocksTotal();
-            append(new NodeSample(System.currentTimeMillis(), NODE_ID, r.tokensPerSecond(), r.stepLatencyMs(), rss,
+            history.add(new NodeSample(System.currentTimeMillis(), NODE_ID, r.tokensPerSecond(), r.stepLatencyMs(), rss,
                     kv));
         }
-    }
-
-    private void append(NodeSample sample) {
-        if (history.size() == HISTORY_SAMPLES) {
-            history.removeFirst();
-        }
-        history.addLast(sample);
     }
 
     private void event(String kind, String message) {
