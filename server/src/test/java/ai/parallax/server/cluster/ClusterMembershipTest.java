@@ -32,14 +32,10 @@ class ClusterMembershipTest {
                     30, "the fourth node", cluster.schedulerLog);
             Thread.sleep(500);
             int readyBefore = ClusterProcesses.countOf(read(cluster.schedulerLog), "pipeline ready");
-            String lastAllocation = read(cluster.schedulerLog).lines().filter(l -> l.contains("-> pipeline 0:"))
-                    .reduce((x, y) -> y).orElseThrow();
-            String victim = workers.keySet().stream().filter(name -> {
-                String peer = read(cluster.log(name)).replaceAll("(?s).*node (12D3KooW\\S+) connected.*", "$1");
-                String serving = lastAllocation.substring(lastAllocation.indexOf("pipeline 0:"),
-                        lastAllocation.contains("standby") ? lastAllocation.indexOf("standby") : lastAllocation.length());
-                return serving.contains(peer.substring(peer.length() - 8));
-            }).findFirst().orElseThrow();
+            java.util.List<String> serving = ClusterProcesses.stageNodes(cluster.lastAllocation(), 0);
+            String victim = workers.keySet().stream()   // a joined worker that serves (the scheduler may too)
+                    .filter(n -> serving.stream().anyMatch(id -> cluster.peerOf(n).endsWith(id)))
+                    .findFirst().orElseThrow();
             workers.get(victim).destroyForcibly().waitFor(10, TimeUnit.SECONDS); // kill -9 of a serving worker
             cluster.awaitReady(readyBefore + 1);
             String log = read(cluster.schedulerLog);
@@ -67,16 +63,10 @@ class ClusterMembershipTest {
                 workers.put(name, cluster.join(name, "-m", model.toString(), "--memory", "1000KiB"));
             }
             cluster.awaitReady(1);
-            String allocation = read(cluster.schedulerLog).lines().filter(l -> l.contains("-> pipeline 0:"))
-                    .reduce((x, y) -> y).orElseThrow();
-            java.util.regex.Matcher stages = java.util.regex.Pattern.compile("…(\\S{8}) \\[").matcher(allocation);
-            java.util.List<String> order = new java.util.ArrayList<>();
-            while (stages.find()) {
-                order.add(stages.group(1));
-            }
+            String allocation = cluster.lastAllocation();
+            java.util.List<String> order = ClusterProcesses.stageNodes(allocation, 0);
             assertThat(order).as(allocation).hasSize(3);
-            String middle = workers.keySet().stream().filter(n -> cluster.peerOf(n).endsWith(order.get(1)))
-                    .findFirst().orElseThrow();
+            String middle = cluster.nameOfPeerEndingWith(workers.keySet(), order.get(1));
 
             java.util.List<ClusterProcesses.Stream> streams = new java.util.ArrayList<>();
             for (String prompt : ClusterPipelineTest.PROMPTS) {
@@ -264,15 +254,10 @@ class ClusterMembershipTest {
                 workers.put(name, cluster.join(name, "-m", model.toString(), "--memory", "1500KiB"));
             }
             cluster.awaitReady(1);
-            String allocation = read(cluster.schedulerLog).lines().filter(l -> l.contains("-> pipeline 0:"))
-                    .reduce((x, y) -> y).orElseThrow();
+            String allocation = cluster.lastAllocation();
             assertThat(allocation).contains("pipeline 1:").contains("standby:");
-            String secondPipeline = allocation.substring(allocation.indexOf("pipeline 1:"),
-                    allocation.indexOf("standby:"));
-            java.util.regex.Matcher first = java.util.regex.Pattern.compile("…(\\S{8}) \\[").matcher(secondPipeline);
-            assertThat(first.find()).as(allocation).isTrue();
-            String victim = workers.keySet().stream().filter(n -> cluster.peerOf(n).endsWith(first.group(1)))
-                    .findFirst().orElseThrow();
+            String victim = cluster.nameOfPeerEndingWith(workers.keySet(),
+                    ClusterProcesses.stageNodes(allocation, 1).getFirst());
             Thread.sleep(3000); // the links' round trips measured, so requests spread over both pipelines
             java.util.List<ClusterProcesses.Stream> streams = new java.util.ArrayList<>();
             for (String prompt : prompts) {

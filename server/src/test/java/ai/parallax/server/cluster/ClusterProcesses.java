@@ -154,6 +154,34 @@ final class ClusterProcesses implements AutoCloseable {
                 schedulerLog);
     }
 
+    /** The scheduler's last allocation line ({@code allocation n: reason -> pipeline 0: …}). */
+    String lastAllocation() {
+        return read(schedulerLog).lines().filter(l -> l.contains("-> pipeline 0:")).reduce((x, y) -> y)
+                .orElseThrow(() -> new AssertionError("no allocation in " + schedulerLog));
+    }
+
+    /** The last 8 characters of the peer id of each stage of pipeline {@code p} in an allocation line, in order. */
+    static java.util.List<String> stageNodes(String allocation, int p) {
+        int from = allocation.indexOf("pipeline " + p + ":");
+        if (from < 0) {
+            throw new AssertionError("no pipeline " + p + " in " + allocation);
+        }
+        int to = allocation.indexOf(";", from);
+        java.util.regex.Matcher stages = java.util.regex.Pattern.compile("…(\\S{8}) \\[")
+                .matcher(allocation.substring(from, to < 0 ? allocation.length() : to));
+        java.util.List<String> nodes = new java.util.ArrayList<>();
+        while (stages.find()) {
+            nodes.add(stages.group(1));
+        }
+        return nodes;
+    }
+
+    /** The name of the process (as given to {@link #join}) whose peer id ends with {@code suffix}. */
+    String nameOfPeerEndingWith(java.util.Collection<String> names, String suffix) {
+        return names.stream().filter(n -> peerOf(n).endsWith(suffix)).findFirst()
+                .orElseThrow(() -> new AssertionError("no node's peer id ends with " + suffix));
+    }
+
     static int countOf(String text, String needle) {
         int n = 0;
         for (int i = text.indexOf(needle); i >= 0; i = text.indexOf(needle, i + 1)) {
