@@ -162,7 +162,7 @@ class ClusterMembershipTest {
         Path model = model("stories260K");
         String[] expected = ClusterPipelineTest.reference(model, "stories260K", ClusterPipelineTest.PROMPTS, 16);
         try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
-            int p2pPort = ClusterProcesses.freePort();
+            int p2pPort = ai.parallax.server.cli.CliProcesses.freePort();
             String identity = tmp.resolve("scheduler.key").toString();
             Process first = cluster.serve(model, p2pPort, "serve.log", "--memory", "1000KiB", "--activation-dtype",
                     "f32", "--identity", identity);

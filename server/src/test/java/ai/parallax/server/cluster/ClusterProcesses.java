@@ -1,10 +1,11 @@
 package ai.parallax.server.cluster;
 
+import ai.parallax.server.cli.CliProcesses;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -80,12 +81,6 @@ final class ClusterProcesses implements AutoCloseable {
         return dir;
     }
 
-    static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
-    }
-
     private Process start(Path log, String... args) throws IOException {
         String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
@@ -104,7 +99,7 @@ final class ClusterProcesses implements AutoCloseable {
 
     /** As above, on a given P2P port, logging to {@code logName} (a restarted scheduler gets a new log). */
     Process serve(Path model, int p2pPort, String logName, String... extra) throws Exception {
-        apiPort = freePort();
+        apiPort = CliProcesses.freePort();
         schedulerLog = dir.resolve(logName);
         List<String> args = new ArrayList<>(List.of("serve", "--cluster", "-m", model.toString(), "--host",
                 "127.0.0.1", "--port", Integer.toString(apiPort), "--p2p-port", Integer.toString(p2pPort), "--threads", "1",
