@@ -104,12 +104,14 @@ class StepFrameTest {
         BatchLayout layout = new BatchLayout(4);
         layout.add(0, 1, new int[] {0});
         byte[] wire = StepFrame.tokens(1, 1, layout, new int[] {1}, new int[] {0})
-                .withOutput(new int[] {2}, new TokenLogprob[1], new float[0], 3).encode();
-        wire[17 + 4 + 4 + 4] = (byte) 0xFF; // the pick becomes -1: a row of logits is now missing
-        wire[17 + 4 + 4 + 4 + 1] = (byte) 0xFF;
-        wire[17 + 4 + 4 + 4 + 2] = (byte) 0xFF;
-        wire[17 + 4 + 4 + 4 + 3] = (byte) 0xFF;
-        assertThatThrownBy(() -> StepFrame.decode(ByteBuffer.wrap(wire))).isInstanceOf(IllegalArgumentException.class);
+                .withOutput(new int[] {-1}, new TokenLogprob[1], new float[] {1f, 2f, 3f}, 3).encode();
+        assertThat(StepFrame.decode(ByteBuffer.wrap(wire)).values).containsExactly(1f, 2f, 3f);
+        // The same frame claiming no rows of logits (and carrying none): its one row not picked has nothing.
+        int rowsAt = 17 + 4 + 4 + 4 + 4 + 1; // header, sequences, logit rows and the row, the pick, payload code
+        ByteBuffer lying = ByteBuffer.wrap(java.util.Arrays.copyOf(wire, wire.length - 12))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(rowsAt, 0);
+        assertThatThrownBy(() -> StepFrame.decode(lying)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("0 rows of logits for 1 rows not picked");
     }
 
     @Test
