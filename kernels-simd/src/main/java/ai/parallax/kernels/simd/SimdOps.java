@@ -42,6 +42,7 @@ public final class SimdOps implements Ops {
     private final WorkerPool pool;
     private final MatmulTask matmulTask;
     private final Bf16PairedMatmul bf16Matmul;
+    private final TokenVectorMatmul batchMatmul;
     private final Q8Matmul q8Matmul;
     private GroupedMatmulTask groupedMatmulTask;
     /** Created on the first FP8 weight, so that backends serving unquantised models never load its kernels. */
@@ -76,6 +77,7 @@ public final class SimdOps implements Ops {
         pool = new WorkerPool(threads, "parallax-simd");
         matmulTask = new MatmulTask(threads);
         bf16Matmul = new Bf16PairedMatmul(arena, threads);
+        batchMatmul = new TokenVectorMatmul(threads);
         q8Matmul = new Q8Matmul(arena, threads);
         attentionTask = new AttentionTask(threads);
         pagedAttentionTask = new PagedAttentionTask(threads);
@@ -205,6 +207,14 @@ public final class SimdOps implements Ops {
                     out.data(), (int) tokens);
             pool.run(q8Matmul, parts);
             q8Matmul.clear();
+            return;
+        }
+        if (TokenVectorMatmul.accepts(w.dtype(), tokens)) {
+            int batchParts = parts == 1 ? 1 : (int) Math.min(TokenVectorMatmul.rowBlocks(n), pool.size());
+            batchMatmul.set(x.data(), w.data(), w.dtype(), bias == null ? null : bias.data(),
+                    bias == null ? null : bias.dtype(), out.data(), (int) tokens, (int) n, (int) k);
+            pool.run(batchMatmul, batchParts);
+            batchMatmul.clear();
             return;
         }
         if (w.dtype() == DType.BF16 && Bf16PairedMatmul.accepts(k)) {

@@ -38,6 +38,9 @@ class SimdOpsAllocationTest {
             Tensor x8 = randomF32(arena, "x8", random, 8, 520);
             Tensor out1 = ops.allocate("out1", 1, 256);
             Tensor out8 = ops.allocate("out8", 8, 256);
+            Tensor x33 = randomF32(arena, "x33", random, 33, 520);
+            Tensor out33 = ops.allocate("out33", 33, 256);
+            Tensor out33F16 = ops.allocate("out33F16", 33, 130);
             Tensor out16 = ops.allocate("out16", 8, 130);
             Tensor out16Row = out16.rows(0, 1);
             Tensor q = randomF32(arena, "q", random, 1, 8 * 64);
@@ -54,8 +57,10 @@ class SimdOpsAllocationTest {
             Map<String, Runnable> operations = new LinkedHashMap<>();
             operations.put("matmul T=1 BF16", () -> ops.matmul(x1, w, null, out1));
             operations.put("matmul T=8 BF16", () -> ops.matmul(x8, w, null, out8));
+            operations.put("matmul T=33 BF16", () -> ops.matmul(x33, w, null, out33));
             operations.put("matmul T=1 F16", () -> ops.matmul(x1, wF16, null, out16Row));
             operations.put("matmul T=8 F16", () -> ops.matmul(x8, wF16, null, out16));
+            operations.put("matmul T=33 F16", () -> ops.matmul(x33, wF16, null, out33F16));
             operations.put("matmul T=1 F32", () -> ops.matmul(x1, wF32, null, out16Row));
             operations.put("matmul T=8 F32", () -> ops.matmul(x8, wF32, null, out16));
             operations.put("attention", () -> ops.attention(q, keys, values, 100, 8, 2, 64, 0.125f, attended));

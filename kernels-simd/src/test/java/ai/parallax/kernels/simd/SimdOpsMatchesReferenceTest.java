@@ -88,8 +88,29 @@ class SimdOpsMatchesReferenceTest {
         return cases.stream();
     }
 
+    /**
+     * Batches of tokens large enough for {@link TokenVectorMatmul}: token counts around its groups of 32
+     * (a last group of one vector or two), rows not a multiple of its blocks of 12, k not a multiple of 16 nor of
+     * its span of 2048, several blocks per thread.
+     */
+    static Stream<Arguments> batchedCases() {
+        List<Arguments> cases = new ArrayList<>();
+        int[][] shapes = {{1, 1}, {13, 3}, {12, 16}, {25, 17}, {50, 2049}, {7, 4100}, {61, 1000}};
+        int i = 0;
+        for (int threads : new int[] {1, 2}) {
+            for (DType dtype : new DType[] {DType.F32, DType.BF16, DType.F16}) {
+                for (int tokens : new int[] {16, 31, 32, 33, 48, 49, 70}) {
+                    for (int[] nk : shapes) {
+                        cases.add(Arguments.of(threads, dtype, tokens, nk[0], nk[1], i++ % 2 == 0));
+                    }
+                }
+            }
+        }
+        return cases.stream();
+    }
+
     @ParameterizedTest(name = "{0} threads, {1} [{3}x{4}], T={2}, bias={5}")
-    @MethodSource("matmulCases")
+    @MethodSource({"matmulCases", "batchedCases"})
     void matmulMatchesReference(int threads, DType dtype, int tokens, int n, int k, boolean withBias) {
         Random random = new Random(n * 31L + k + tokens);
         Tensor x = randomF32(arena(), "x", random, tokens, k);
