@@ -77,7 +77,7 @@ public final class SimdOps implements Ops {
         pool = new WorkerPool(threads, "parallax-simd");
         matmulTask = new MatmulTask(threads);
         bf16Matmul = new Bf16PairedMatmul(arena, threads);
-        batchMatmul = new TokenVectorMatmul(threads);
+        batchMatmul = new TokenVectorMatmul(arena, threads);
         q8Matmul = new Q8Matmul(arena, threads);
         attentionTask = new AttentionTask(threads);
         pagedAttentionTask = new PagedAttentionTask(threads);

@@ -7,6 +7,7 @@ import static ai.parallax.kernels.simd.VectorLoads.L;
 import static ai.parallax.kernels.simd.VectorLoads.LE;
 
 import ai.parallax.tensors.DType;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
@@ -55,6 +56,9 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
     private final float[][] sums;
     private final int[][] transposed;
     private float[] xt = new float[0];
+    private final Arena arena;
+    /** BF16 products: x with each block of 32 floats as its 16 even elements, then its 16 odd ones. */
+    private MemorySegment pairedX = MemorySegment.NULL;
     private MemorySegment w;
     private DType dtype;
     private MemorySegment bias;
@@ -64,7 +68,8 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
     private int n;
     private int k;
 
-    TokenVectorMatmul(int threads) {
+    TokenVectorMatmul(Arena arena, int threads) {
+        this.arena = arena;
         widened = new float[threads][2][ROWS * PITCH];
         sums = new float[threads][0];
         transposed = new int[threads][L * L];
@@ -105,6 +110,19 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
             if (sums[p].length < accSize) {
                 sums[p] = new float[accSize];
             }
+        }
+        if (dtype == DType.BF16) {
+            // The BF16 weights are widened in pairs (see widenBf16), which orders each block of 32 values as its
+            // even elements, then its odd ones; the activations take the same order, so the sums over k are
+            // unchanged.
+            long bytes = 4L * tokens * k;
+            if (pairedX.byteSize() < bytes) {
+                pairedX = arena.allocate(Math.max(bytes, 2 * pairedX.byteSize()), 64);
+            }
+            for (int t = 0; t < tokens; t++) {
+                Bf16PairedMatmul.pair(x, 4L * t * k, pairedX, 4L * t * k, k);
+            }
+            x = pairedX;
         }
         transposeTokens(x, tokens, k, xt, transposed[0]);
         this.w = w;
@@ -185,7 +203,7 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
      */
     private void widenRows(float[] wf, int r, int k0, int len, int first, int count) {
         int last = n - 1;
-        int whole = len - len % L;
+        int whole = len - len % (dtype == DType.BF16 ? PAIR_BLOCK : L);
         long size = dtype.byteSize();
         int j = first;
         for (; j < first + count; j += 4) {
@@ -219,14 +237,31 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
      * conversion inlined, and a vector crossing a call that is not inlined would be boxed on the heap.
      */
 
+    /** Values of one paired block: one int-lane load of BF16 pairs, as {@link Bf16PairedMatmul} reads them. */
+    private static final int PAIR_BLOCK = 2 * L;
+    private static final int HIGH_HALF = 0xFFFF0000;
+
+    /**
+     * Each block of 32 BF16 weights as its 16 even elements, then its 16 odd ones: one int load gives both, by a
+     * shift and a mask, with the same vector operations as {@link Bf16PairedMatmul}'s dot products (and no
+     * short-to-int conversion), so the kernels share their compiled forms instead of widening each other's profiles.
+     */
     private static void widenBf16(MemorySegment w, long row0, long row1, long row2, long row3, float[] wf, int at0,
                                   int at1, int at2, int at3, int whole) {
-        for (int kk = 0; kk < whole; kk += L) {
+        for (int kk = 0; kk < whole; kk += PAIR_BLOCK) {
             long o = 2L * kk;
-            VectorLoads.bf16(w, row0 + o).intoArray(wf, at0 + kk);
-            VectorLoads.bf16(w, row1 + o).intoArray(wf, at1 + kk);
-            VectorLoads.bf16(w, row2 + o).intoArray(wf, at2 + kk);
-            VectorLoads.bf16(w, row3 + o).intoArray(wf, at3 + kk);
+            IntVector p0 = IntVector.fromMemorySegment(I, w, row0 + o, LE);
+            IntVector p1 = IntVector.fromMemorySegment(I, w, row1 + o, LE);
+            IntVector p2 = IntVector.fromMemorySegment(I, w, row2 + o, LE);
+            IntVector p3 = IntVector.fromMemorySegment(I, w, row3 + o, LE);
+            p0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(wf, at0 + kk);
+            p0.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats().intoArray(wf, at0 + kk + L);
+            p1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(wf, at1 + kk);
+            p1.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats().intoArray(wf, at1 + kk + L);
+            p2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(wf, at2 + kk);
+            p2.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats().intoArray(wf, at2 + kk + L);
+            p3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(wf, at3 + kk);
+            p3.lanewise(VectorOperators.AND, HIGH_HALF).reinterpretAsFloats().intoArray(wf, at3 + kk + L);
         }
     }
 
