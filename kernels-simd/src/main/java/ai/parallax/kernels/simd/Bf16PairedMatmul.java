@@ -60,6 +60,8 @@ final class Bf16PairedMatmul implements WorkerPool.ParallelTask {
 
     private final Arena arena;
     private final float[][] sums;
+    /** Per part: what {@link WeightPrefetch} read, kept so that its loads stay. */
+    private final int[] prefetched;
     private MemorySegment pairedX = MemorySegment.NULL;
     private MemorySegment w;
     private MemorySegment bias;
@@ -72,6 +74,7 @@ final class Bf16PairedMatmul implements WorkerPool.ParallelTask {
     Bf16PairedMatmul(Arena arena, int threads) {
         this.arena = arena;
         this.sums = new float[threads][16];
+        this.prefetched = new int[threads];
     }
 
     /** Whether the reduction length suits this kernel: at least one whole pair block. */
@@ -153,6 +156,11 @@ final class Bf16PairedMatmul implements WorkerPool.ParallelTask {
                     boolean accumulate = k0 > 0;
                     long xk = 4L * k0;
                     long wk = 2L * k0;
+                    if (t0 == 0) {
+                        // The first tile of tokens meets this group's weights in L2, not DRAM.
+                        prefetched[part] ^= WeightPrefetch.rows(w, rowBytes, 4 * g, Math.min(4 * gEnd, n), wk,
+                                2L * len);
+                    }
                     for (int t = t0; t < t1; t += 4) {
                         int remaining = t1 - t;
                         long x0 = xRowBytes * t + xk;

@@ -54,6 +54,8 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
     /** Per part: two buffers of widened weights, used in turn. */
     private final float[][][] widened;
     private final float[][] sums;
+    /** Per part: what {@link WeightPrefetch} read, kept so that its loads stay. */
+    private final int[] prefetched;
     private final int[][] transposed;
     private float[] xt = new float[0];
     private final Arena arena;
@@ -72,6 +74,7 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
         this.arena = arena;
         widened = new float[threads][2][ROWS * PITCH];
         sums = new float[threads][0];
+        prefetched = new int[threads];
         transposed = new int[threads][L * L];
     }
 
@@ -170,6 +173,12 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
             int slices = groups * ((len + SLICE - 1) / SLICE);
             int rowsPerSlice = nextLen == 0 ? 0 : (ROWS + 4 * slices - 1) / (4 * slices) * 4;
             int widenedRows = 0;
+            if (nextLen > 0) {
+                // The next unit's weights, widened between this unit's FMAs, then come from L2, not DRAM.
+                long size = dtype.byteSize();
+                prefetched[part] ^= WeightPrefetch.rows(w, size * k, nextRow, Math.min(nextRow + ROWS, n),
+                        size * nextK0, size * nextLen);
+            }
             if (span == 0) {
                 Arrays.fill(acc, 0, groups * ROWS * GROUP, 0f);
             }
