@@ -85,13 +85,7 @@ final class Bf16PairedMatmul implements WorkerPool.ParallelTask {
     /** Rearranges {@code x} and sets up a product; then {@code pool.run(this, parts)}. */
     void set(MemorySegment x, MemorySegment w, MemorySegment bias, DType biasType, MemorySegment out, int tokens,
              int n, int k) {
-        long bytes = 4L * tokens * k;
-        if (pairedX.byteSize() < bytes) {
-            pairedX = arena.allocate(Math.max(bytes, 2 * pairedX.byteSize()), 64);
-        }
-        for (int t = 0; t < tokens; t++) {
-            pair(x, 4L * t * k, pairedX, 4L * t * k, k);
-        }
+        pairedX = pairRows(arena, pairedX, x, tokens, k);
         this.w = w;
         this.bias = bias;
         this.biasType = biasType;
@@ -105,6 +99,21 @@ final class Bf16PairedMatmul implements WorkerPool.ParallelTask {
         w = null;
         bias = null;
         out = null;
+    }
+
+    /**
+     * The {@code tokens} rows of {@code x} {@link #pair paired} into {@code scratch}, or into a larger segment from
+     * {@code arena} when it is too small; returns the segment that holds them.
+     */
+    static MemorySegment pairRows(Arena arena, MemorySegment scratch, MemorySegment x, int tokens, int k) {
+        long bytes = 4L * tokens * k;
+        if (scratch.byteSize() < bytes) {
+            scratch = arena.allocate(Math.max(bytes, 2 * scratch.byteSize()), 64);
+        }
+        for (int t = 0; t < tokens; t++) {
+            pair(x, 4L * t * k, scratch, 4L * t * k, k);
+        }
+        return scratch;
     }
 
     /** Each whole block of 2L floats: its even elements, then its odd ones; the tail is copied as it is. */

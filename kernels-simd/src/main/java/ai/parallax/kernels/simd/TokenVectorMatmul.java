@@ -118,13 +118,7 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
             // The BF16 weights are widened in pairs (see widenBf16), which orders each block of 32 values as its
             // even elements, then its odd ones; the activations take the same order, so the sums over k are
             // unchanged.
-            long bytes = 4L * tokens * k;
-            if (pairedX.byteSize() < bytes) {
-                pairedX = arena.allocate(Math.max(bytes, 2 * pairedX.byteSize()), 64);
-            }
-            for (int t = 0; t < tokens; t++) {
-                Bf16PairedMatmul.pair(x, 4L * t * k, pairedX, 4L * t * k, k);
-            }
+            pairedX = Bf16PairedMatmul.pairRows(arena, pairedX, x, tokens, k);
             x = pairedX;
         }
         transposeTokens(x, tokens, k, xt, transposed[0]);
