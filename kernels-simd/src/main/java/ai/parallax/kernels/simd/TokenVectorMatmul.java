@@ -7,12 +7,17 @@ import static ai.parallax.kernels.simd.VectorLoads.L;
 import static ai.parallax.kernels.simd.VectorLoads.LE;
 
 import ai.parallax.tensors.DType;
+import ai.parallax.tensors.quant.Q8Weights;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@code out = x · Wᵀ} for BF16, F16 or F32 weights and many tokens (a batched decode step of 32 or a prefill),
@@ -33,6 +38,9 @@ import jdk.incubator.vector.VectorOperators;
  * {@code n} times fewer. With fewer tokens the activation vectors are partly padding: below 32 BF16 tokens it
  * loses to {@link Bf16PairedMatmul} (at 16 tokens by 20–35%), below 16 F16 or F32 tokens to
  * {@link MatmulKernels}.
+ *
+ * <p>Q8 weights (int8 in blocks of 32 with one F32 scale each) are dequantised as they are widened: two 16-byte
+ * loads and one scale per block, so a prompt or a batch of 32+ tokens runs the same micro-kernel as BF16.
  *
  * <p>Written for 16 float lanes (the transposition of the activations); {@link #accepts} says no elsewhere.
  * Allocation-free after warm-up: buffers grow only when a larger product first needs them.
@@ -63,6 +71,9 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
     private MemorySegment pairedX = MemorySegment.NULL;
     private MemorySegment w;
     private DType dtype;
+    /** Q8 weights ({@code dtype} I8): one F32 scale per block of 32 values of a row; otherwise null. */
+    private MemorySegment scales;
+    private int blocksPerRow;
     private MemorySegment bias;
     private DType biasType;
     private MemorySegment out;
@@ -91,14 +102,22 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
         };
     }
 
+    /**
+     * Whether this kernel serves a product with {@link ai.parallax.tensors.quant.Q8Weights Q8} weights: from 32
+     * tokens, as for BF16 (the Q8 tiles dequantise each block once per four tokens; here once per call).
+     */
+    static boolean acceptsQ8(long tokens) {
+        return L == 16 && tokens >= 32;
+    }
+
     /** Blocks of rows the product splits into, the most parts worth running. */
     static long rowBlocks(long n) {
         return (n + ROWS - 1) / ROWS;
     }
 
     /** Transposes {@code x} into token vectors and sets up a product; then {@code pool.run(this, parts)}. */
-    void set(MemorySegment x, MemorySegment w, DType dtype, MemorySegment bias, DType biasType, MemorySegment out,
-             int tokens, int n, int k) {
+    void set(MemorySegment x, MemorySegment w, DType dtype, MemorySegment scales, MemorySegment bias, DType biasType,
+             MemorySegment out, int tokens, int n, int k) {
         int groups = (tokens + GROUP - 1) / GROUP;
         long size = (long) groups * k * GROUP;
         if (size > Integer.MAX_VALUE - 16) {
@@ -124,6 +143,8 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
         transposeTokens(x, tokens, k, xt, transposed[0]);
         this.w = w;
         this.dtype = dtype;
+        this.scales = scales;
+        this.blocksPerRow = (k + Q8_BLOCK - 1) / Q8_BLOCK;
         this.bias = bias;
         this.biasType = biasType;
         this.out = out;
@@ -134,6 +155,7 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
 
     void clear() {
         w = null;
+        scales = null;
         bias = null;
         out = null;
     }
@@ -206,7 +228,7 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
      */
     private void widenRows(float[] wf, int r, int k0, int len, int first, int count) {
         int last = n - 1;
-        int whole = len - len % (dtype == DType.BF16 ? PAIR_BLOCK : L);
+        int whole = len - len % (dtype == DType.BF16 ? PAIR_BLOCK : dtype == DType.I8 ? Q8_BLOCK : L);
         long size = dtype.byteSize();
         int j = first;
         for (; j < first + count; j += 4) {
@@ -223,6 +245,8 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
             int at3 = (j + Math.min(3, rows - 1)) * PITCH;
             switch (dtype) {
                 case BF16 -> widenBf16(w, row0, row1, row2, row3, wf, at0, at1, at2, at3, whole);
+                case I8 -> widenQ8(w, row0, row1, row2, row3, scales, scaleOffset(row0), scaleOffset(row1),
+                        scaleOffset(row2), scaleOffset(row3), wf, at0, at1, at2, at3, whole);
                 case F16 -> widenF16(w, row0, row1, row2, row3, wf, at0, at1, at2, at3, whole);
                 default -> widenF32(w, row0, row1, row2, row3, wf, at0, at1, at2, at3, whole);
             }
@@ -230,7 +254,9 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
         for (j = first; j < first + count; j++) {
             long index = (long) Math.min(r + j, last) * k + k0;
             for (int kk = whole; kk < len; kk++) {
-                wf[j * PITCH + kk] = VectorLoads.scalar(dtype, w, index + kk);
+                wf[j * PITCH + kk] = dtype == DType.I8
+                        ? w.get(ValueLayout.JAVA_BYTE, index + kk) * scales.get(FLOAT, scaleOffset(index + kk))
+                        : VectorLoads.scalar(dtype, w, index + kk);
             }
         }
     }
@@ -239,6 +265,48 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
      * One loop per type, each in a method of its own: a call site that is hot in its method gets its small
      * conversion inlined, and a vector crossing a call that is not inlined would be boxed on the heap.
      */
+
+    private static final int Q8_BLOCK = Q8Weights.BLOCK;
+    /** Q8 bytes that widen to one float vector. */
+    private static final VectorSpecies<Byte> Q8_BYTES = VectorSpecies.of(byte.class,
+            VectorShape.forBitSize(F.vectorBitSize() / 4));
+
+    /** Byte offset of the scale of the Q8 block that holds weight {@code index} (row-major, k per row). */
+    private long scaleOffset(long index) {
+        return 4L * (index / k * blocksPerRow + index % k / Q8_BLOCK);
+    }
+
+    /**
+     * Each block of 32 Q8 weights times its block's scale, 16 bytes widened to floats at a time; the rows start at
+     * a block boundary ({@code whole} is a multiple of 32), and {@code s0..s3} are their first blocks' scales.
+     */
+    private static void widenQ8(MemorySegment w, long row0, long row1, long row2, long row3, MemorySegment scales,
+                                long s0, long s1, long s2, long s3, float[] wf, int at0, int at1, int at2, int at3,
+                                int whole) {
+        for (int kk = 0; kk < whole; kk += Q8_BLOCK) {
+            long sk = 4L * (kk / Q8_BLOCK);
+            FloatVector c = FloatVector.broadcast(F, scales.get(FLOAT, s0 + sk));
+            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row0 + kk, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at0 + kk);
+            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row0 + kk + L, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at0 + kk + L);
+            c = FloatVector.broadcast(F, scales.get(FLOAT, s1 + sk));
+            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row1 + kk, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at1 + kk);
+            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row1 + kk + L, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at1 + kk + L);
+            c = FloatVector.broadcast(F, scales.get(FLOAT, s2 + sk));
+            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row2 + kk, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at2 + kk);
+            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row2 + kk + L, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at2 + kk + L);
+            c = FloatVector.broadcast(F, scales.get(FLOAT, s3 + sk));
+            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row3 + kk, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at3 + kk);
+            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row3 + kk + L, LE)
+                    .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at3 + kk + L);
+        }
+    }
 
     /** Values of one paired block: one int-lane load of BF16 pairs, as {@link Bf16PairedMatmul} reads them. */
     private static final int PAIR_BLOCK = 2 * L;

@@ -45,7 +45,8 @@ class Q8MatmulTest {
         // k: one block, blocks with a partial last one, shorter than a block, many blocks; n not a multiple of 4.
         int[][] shapes = {{4, 32}, {7, 100}, {5, 20}, {33, 256}, {9, 12320}, {6, 128}};
         for (int threads : new int[] {1, 2}) {
-            for (int tokens : new int[] {1, 2, 5, 17}) {
+            // 32 and more: the token-lane GEMM (TokenVectorMatmul) with Q8 weights dequantised as they are widened.
+            for (int tokens : new int[] {1, 2, 5, 17, 32, 33, 49}) {
                 for (int[] nk : shapes) {
                     cases.add(Arguments.of(threads, tokens, nk[0], nk[1]));
                 }

@@ -114,6 +114,9 @@ public final class ModelBenchmark {
             batchedDecode(batch, 2);
         }
         Throughput prefill = prefill(settings.promptTokens());
+        // The shapes above may have trapped kernels that decode shares (a Q8 prompt of 512 runs the token-lane GEMM,
+        // after which decode ran boxed at 0.4-0.8 GB per token in some runs): compile decode again before timing it.
+        warmUpDecode();
         long[] allocated = new long[1];
         Throughput decode = decode(settings.decodeTokens(), allocated);
         List<Batched> batched = new ArrayList<>();
@@ -150,6 +153,13 @@ public final class ModelBenchmark {
         // Each kind of step runs until C2 has compiled the kernels it uses. Vector code that still runs interpreted
         // or in C1 boxes every vector on the heap, so allocation per token is the sign that compilation is done.
         prefill(Math.min(128, model.maxPositions() - 1));
+        warmUpDecode();
+        batchedDecode(4, 4);
+        batchedDecode(4, 4);
+    }
+
+    /** Decodes rounds of 16 tokens until one allocates as little as compiled code does (or the rounds run out). */
+    private void warmUpDecode() {
         long[] allocated = new long[1];
         int steps = Math.min(16, model.maxPositions() - 1);
         for (int round = 0; round < WARM_UP_ROUNDS; round++) {
@@ -158,8 +168,6 @@ public final class ModelBenchmark {
                 break;
             }
         }
-        batchedDecode(4, 4);
-        batchedDecode(4, 4);
     }
 
     /** One forward pass over a prompt of {@code tokens} random ids, from an empty cache. */
