@@ -25,8 +25,8 @@ import jdk.incubator.vector.VectorSpecies;
  * registers ({@code L} bytes at a time), multiplied by its block's scale and fused into the dot product with the
  * F32 activations. Activations stay float, so the only error is the weights' rounding to int8.
  *
- * <p>One token streams four rows at a time. With 16-float vectors and rows of whole 64-value groups it reads the
- * bytes as int lanes: one 64-byte load holds four "byte planes", elements {@code 4j + p} for {@code p = 0..3},
+ * <p>One token streams two rows at a time (see {@link #rows2Planes}). With 16-float vectors and rows of whole
+ * 64-value groups it reads the bytes as int lanes: one 64-byte load holds four "byte planes", elements {@code 4j + p} for {@code p = 0..3},
  * each sign-extended into its own float vector by two shifts ({@code (lane << 24 - 8p) >> 24}) and one conversion,
  * against activations rearranged once per call into the same plane order. The two blocks of a group share lanes
  * 0-7 and 8-15 of every plane, so one blended scale vector applies to the group's sum. This takes about half the
@@ -135,7 +135,9 @@ final class Q8Matmul implements WorkerPool.ParallelTask {
                 for (int t = t0; t < t1; t += 4) {
                     if (t1 - t == 1) {
                         if (planes) {
-                            rows4Planes(planedX, 0, w, scales, r, r1, r2, r3, k, s); // t is the last token
+                            // t is the last token; two rows per call (see rows2Planes)
+                            rows2Planes(planedX, 0, w, scales, r, r1, k, s, 0);
+                            rows2Planes(planedX, 0, w, scales, r2, r3, k, s, 2);
                         } else {
                             rows4(x, xRowBytes * t, w, scales, r, r1, r2, r3, k, s);
                         }
@@ -198,16 +200,19 @@ final class Q8Matmul implements WorkerPool.ParallelTask {
     }
 
     /**
-     * One x row in plane order against rows r0..r3, for L == 16 and k a multiple of 64: {@code sums[0..3]}. The
-     * shifts and conversions are written out per row: a vector passed to a helper C2 does not inline is boxed.
+     * One x row in plane order against rows r0 and r1, for L == 16 and k a multiple of 64: {@code sums[at]} and
+     * {@code sums[at + 1]}. The shifts and conversions are written out per row: a vector passed to a helper C2 does
+     * not inline is boxed. Two rows, not four: C2 compiled the four-row form with some shift results boxed on the
+     * heap in about half of the processes (JFR: int[] allocated in IntVector.lanewiseShiftTemplate, 386 MB per token
+     * and more, decode at 6-12 instead of 16-18 tok/s, for the life of the process); the two-row form compiled
+     * clean in 9 runs of 9, at 12-16 tok/s (it loads each activation vector once per two rows instead of four).
      */
-    static void rows4Planes(MemorySegment xp, long xr, MemorySegment w, MemorySegment scales, int r0, int r1,
-                            int r2, int r3, int k, float[] sums) {
+    static void rows2Planes(MemorySegment xp, long xr, MemorySegment w, MemorySegment scales, int r0, int r1, int k,
+                            float[] sums, int at) {
         int blocksPerRow = k / BLOCK;
-        long q0 = (long) r0 * k, q1 = (long) r1 * k, q2 = (long) r2 * k, q3 = (long) r3 * k;
-        long s0 = 4L * r0 * blocksPerRow, s1 = 4L * r1 * blocksPerRow, s2 = 4L * r2 * blocksPerRow,
-                s3 = 4L * r3 * blocksPerRow;
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        long q0 = (long) r0 * k, q1 = (long) r1 * k;
+        long s0 = 4L * r0 * blocksPerRow, s1 = 4L * r1 * blocksPerRow;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
         for (int g = 0; g < k; g += GROUP) {
             long xo = xr + 4L * g;
             FloatVector x0 = FloatVector.fromMemorySegment(F, xp, xo, LE);
@@ -235,31 +240,9 @@ final class Q8Matmul implements WorkerPool.ParallelTask {
             p = ((FloatVector) v.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x3, p);
             a1 = p.fma(FloatVector.broadcast(F, scales.get(FLOAT, s1 + sg))
                     .blend(scales.get(FLOAT, s1 + sg + 4), SECOND_BLOCK), a1);
-            v = IntVector.fromMemorySegment(I, w, q2 + g, LE);
-            p = ((FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
-                    .convert(VectorOperators.I2F, 0)).mul(x0);
-            p = ((FloatVector) v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)
-                    .convert(VectorOperators.I2F, 0)).fma(x1, p);
-            p = ((FloatVector) v.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)
-                    .convert(VectorOperators.I2F, 0)).fma(x2, p);
-            p = ((FloatVector) v.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x3, p);
-            a2 = p.fma(FloatVector.broadcast(F, scales.get(FLOAT, s2 + sg))
-                    .blend(scales.get(FLOAT, s2 + sg + 4), SECOND_BLOCK), a2);
-            v = IntVector.fromMemorySegment(I, w, q3 + g, LE);
-            p = ((FloatVector) v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)
-                    .convert(VectorOperators.I2F, 0)).mul(x0);
-            p = ((FloatVector) v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)
-                    .convert(VectorOperators.I2F, 0)).fma(x1, p);
-            p = ((FloatVector) v.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)
-                    .convert(VectorOperators.I2F, 0)).fma(x2, p);
-            p = ((FloatVector) v.lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0)).fma(x3, p);
-            a3 = p.fma(FloatVector.broadcast(F, scales.get(FLOAT, s3 + sg))
-                    .blend(scales.get(FLOAT, s3 + sg + 4), SECOND_BLOCK), a3);
         }
-        sums[0] = a0.reduceLanes(VectorOperators.ADD);
-        sums[1] = a1.reduceLanes(VectorOperators.ADD);
-        sums[2] = a2.reduceLanes(VectorOperators.ADD);
-        sums[3] = a3.reduceLanes(VectorOperators.ADD);
+        sums[at] = a0.reduceLanes(VectorOperators.ADD);
+        sums[at + 1] = a1.reduceLanes(VectorOperators.ADD);
     }
 
     /** Four x rows against rows r0..r3: {@code sums[4·token + row]}. */
