@@ -26,8 +26,8 @@ import jdk.incubator.vector.VectorSpecies;
  * F32 activations. Activations stay float, so the only error is the weights' rounding to int8.
  *
  * <p>One token streams two rows at a time (see {@link #rows2Planes}). With 16-float vectors and rows of whole
- * 64-value groups it reads the bytes as int lanes: one 64-byte load holds four "byte planes", elements {@code 4j + p} for {@code p = 0..3},
- * each sign-extended into its own float vector by two shifts ({@code (lane << 24 - 8p) >> 24}) and one conversion,
+ * 64-value groups it reads the bytes as int lanes: one 64-byte load holds four "byte planes", elements
+ * {@code 4j + p} for {@code p = 0..3}, each sign-extended into its own float vector by two shifts ({@code (lane << 24 - 8p) >> 24}) and one conversion,
  * against activations rearranged once per call into the same plane order. The two blocks of a group share lanes
  * 0-7 and 8-15 of every plane, so one blended scale vector applies to the group's sum. This takes about half the
  * instructions per weight of widening 16 bytes at a time and keeps decode at memory speed.
@@ -38,7 +38,7 @@ import jdk.incubator.vector.VectorSpecies;
 final class Q8Matmul implements WorkerPool.ParallelTask {
     private static final int BLOCK = Q8Weights.BLOCK;
     /** Bytes that widen to one float vector: a quarter of its width. */
-    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class,
+    static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class,
             VectorShape.forBitSize(F.vectorBitSize() / 4));
     private static final long CHUNK_BYTES = 192 << 10;
 

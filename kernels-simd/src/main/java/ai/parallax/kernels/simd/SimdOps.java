@@ -202,21 +202,21 @@ public final class SimdOps implements Ops {
             matmulFp8(x, w, bias, out, parts);
             return;
         }
-        boolean q8 = Q8Matmul.accepts(w);
-        if (q8 && !TokenVectorMatmul.acceptsQ8(tokens)) {
-            q8Matmul.set(x.data(), w, bias == null ? null : bias.data(), bias == null ? null : bias.dtype(),
-                    out.data(), (int) tokens);
-            pool.run(q8Matmul, parts);
-            q8Matmul.clear();
-            return;
-        }
-        if (q8 || TokenVectorMatmul.accepts(w.dtype(), tokens)) {
+        if (TokenVectorMatmul.accepts(w.dtype(), tokens)) {
             int batchParts = parts == 1 ? 1 : (int) Math.min(TokenVectorMatmul.rowBlocks(n), pool.size());
-            batchMatmul.set(x.data(), w.data(), w.dtype(), q8 ? w.blockScales().scales().data() : null,
+            batchMatmul.set(x.data(), w.data(), w.dtype(),
+                    w.blockScales() == null ? null : w.blockScales().scales().data(),
                     bias == null ? null : bias.data(), bias == null ? null : bias.dtype(), out.data(), (int) tokens,
                     (int) n, (int) k);
             pool.run(batchMatmul, batchParts);
             batchMatmul.clear();
+            return;
+        }
+        if (Q8Matmul.accepts(w)) {
+            q8Matmul.set(x.data(), w, bias == null ? null : bias.data(), bias == null ? null : bias.dtype(),
+                    out.data(), (int) tokens);
+            pool.run(q8Matmul, parts);
+            q8Matmul.clear();
             return;
         }
         if (w.dtype() == DType.BF16 && Bf16PairedMatmul.accepts(k)) {

@@ -16,8 +16,6 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@code out = x · Wᵀ} for BF16, F16 or F32 weights and many tokens (a batched decode step of 32 or a prefill),
@@ -73,7 +71,6 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
     private DType dtype;
     /** Q8 weights ({@code dtype} I8): one F32 scale per block of 32 values of a row; otherwise null. */
     private MemorySegment scales;
-    private int blocksPerRow;
     private MemorySegment bias;
     private DType biasType;
     private MemorySegment out;
@@ -96,18 +93,12 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
      */
     static boolean accepts(DType dtype, long tokens) {
         return L == 16 && switch (dtype) {
-            case BF16 -> tokens >= 32;
+            // I8: Q8 weights, the only int8 weights a matmul takes (the Q8 tiles dequantise each block once per
+            // four tokens; this kernel once per call).
+            case BF16, I8 -> tokens >= 32;
             case F16, F32 -> tokens >= L;
             default -> false;
         };
-    }
-
-    /**
-     * Whether this kernel serves a product with {@link ai.parallax.tensors.quant.Q8Weights Q8} weights: from 32
-     * tokens, as for BF16 (the Q8 tiles dequantise each block once per four tokens; here once per call).
-     */
-    static boolean acceptsQ8(long tokens) {
-        return L == 16 && tokens >= 32;
     }
 
     /** Blocks of rows the product splits into, the most parts worth running. */
@@ -144,7 +135,6 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
         this.w = w;
         this.dtype = dtype;
         this.scales = scales;
-        this.blocksPerRow = (k + Q8_BLOCK - 1) / Q8_BLOCK;
         this.bias = bias;
         this.biasType = biasType;
         this.out = out;
@@ -267,13 +257,9 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
      */
 
     private static final int Q8_BLOCK = Q8Weights.BLOCK;
-    /** Q8 bytes that widen to one float vector. */
-    private static final VectorSpecies<Byte> Q8_BYTES = VectorSpecies.of(byte.class,
-            VectorShape.forBitSize(F.vectorBitSize() / 4));
-
     /** Byte offset of the scale of the Q8 block that holds weight {@code index} (row-major, k per row). */
     private long scaleOffset(long index) {
-        return 4L * (index / k * blocksPerRow + index % k / Q8_BLOCK);
+        return 4L * (index / k * ((k + Q8_BLOCK - 1) / Q8_BLOCK) + index % k / Q8_BLOCK);
     }
 
     /**
@@ -286,24 +272,24 @@ final class TokenVectorMatmul implements WorkerPool.ParallelTask {
         for (int kk = 0; kk < whole; kk += Q8_BLOCK) {
             long sk = 4L * (kk / Q8_BLOCK);
             FloatVector c = FloatVector.broadcast(F, scales.get(FLOAT, s0 + sk));
-            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row0 + kk, LE)
+            ((FloatVector) ByteVector.fromMemorySegment(Q8Matmul.B, w, row0 + kk, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at0 + kk);
-            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row0 + kk + L, LE)
+            ((FloatVector) ByteVector.fromMemorySegment(Q8Matmul.B, w, row0 + kk + L, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at0 + kk + L);
             c = FloatVector.broadcast(F, scales.get(FLOAT, s1 + sk));
-            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row1 + kk, LE)
+            ((FloatVector) ByteVector.fromMemorySegment(Q8Matmul.B, w, row1 + kk, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at1 + kk);
-            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row1 + kk + L, LE)
+            ((FloatVector) ByteVector.fromMemorySegment(Q8Matmul.B, w, row1 + kk + L, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at1 + kk + L);
             c = FloatVector.broadcast(F, scales.get(FLOAT, s2 + sk));
-            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row2 + kk, LE)
+            ((FloatVector) ByteVector.fromMemorySegment(Q8Matmul.B, w, row2 + kk, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at2 + kk);
-            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row2 + kk + L, LE)
+            ((FloatVector) ByteVector.fromMemorySegment(Q8Matmul.B, w, row2 + kk + L, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at2 + kk + L);
             c = FloatVector.broadcast(F, scales.get(FLOAT, s3 + sk));
-            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row3 + kk, LE)
+            ((FloatVector) ByteVector.fromMemorySegment(Q8Matmul.B, w, row3 + kk, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at3 + kk);
-            ((FloatVector) ByteVector.fromMemorySegment(Q8_BYTES, w, row3 + kk + L, LE)
+            ((FloatVector) ByteVector.fromMemorySegment(Q8Matmul.B, w, row3 + kk + L, LE)
                     .convertShape(VectorOperators.B2F, F, 0)).mul(c).intoArray(wf, at3 + kk + L);
         }
     }

@@ -58,10 +58,7 @@ class ClusterMembershipTest {
             // 1000 KiB holds 2 of the 5 layers: three nodes build the pipeline, the fourth waits on standby and
             // lets the pipeline be rebuilt without the middle one.
             cluster.serve(model, "--memory", "1000KiB", "--activation-dtype", "f32", "--no-local-worker", "-n", "4");
-            java.util.Map<String, Process> workers = new java.util.LinkedHashMap<>();
-            for (String name : java.util.List.of("a", "b", "c", "d")) {
-                workers.put(name, cluster.join(name, "-m", model.toString(), "--memory", "1000KiB"));
-            }
+            java.util.Map<String, Process> workers = cluster.joinAll(model, "1000KiB", "a", "b", "c", "d");
             cluster.awaitReady(1);
             String allocation = cluster.lastAllocation();
             java.util.List<String> order = ClusterProcesses.stageNodes(allocation, 0);
@@ -199,10 +196,7 @@ class ClusterMembershipTest {
         try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
             // 1500 KiB holds 3 of the 5 layers: four nodes build two pipelines of two; three build only one.
             cluster.serve(model, "--memory", "1500KiB", "-n", "4", "--activation-dtype", "f32", "--no-local-worker");
-            java.util.Map<String, Process> workers = new java.util.LinkedHashMap<>();
-            for (String name : java.util.List.of("a", "b", "c", "d")) {
-                workers.put(name, cluster.join(name, "-m", model.toString(), "--memory", "1500KiB"));
-            }
+            java.util.Map<String, Process> workers = cluster.joinAll(model, "1500KiB", "a", "b", "c", "d");
             cluster.awaitReady(1);
             assertThat(read(cluster.schedulerLog)).contains("pipeline ready (2 pipelines");
             // Routing counts each link's least round trip over the last heartbeats (one a second); the first ones,
@@ -249,10 +243,7 @@ class ClusterMembershipTest {
         try (ClusterProcesses cluster = new ClusterProcesses(tmp)) {
             // 1500 KiB holds 3 of the 5 layers: two pipelines of two nodes, the fifth on standby.
             cluster.serve(model, "--memory", "1500KiB", "-n", "5", "--activation-dtype", "f32", "--no-local-worker");
-            java.util.Map<String, Process> workers = new java.util.LinkedHashMap<>();
-            for (String name : java.util.List.of("a", "b", "c", "d", "e")) {
-                workers.put(name, cluster.join(name, "-m", model.toString(), "--memory", "1500KiB"));
-            }
+            java.util.Map<String, Process> workers = cluster.joinAll(model, "1500KiB", "a", "b", "c", "d", "e");
             cluster.awaitReady(1);
             String allocation = cluster.lastAllocation();
             assertThat(allocation).contains("pipeline 1:").contains("standby:");

@@ -121,6 +121,15 @@ final class ClusterProcesses implements AutoCloseable {
         return start(dir.resolve(name + ".log"), args.toArray(String[]::new));
     }
 
+    /** Joins one worker per name, each holding {@code model} within {@code memory}; by name, in that order. */
+    java.util.Map<String, Process> joinAll(Path model, String memory, String... names) throws IOException {
+        java.util.Map<String, Process> workers = new java.util.LinkedHashMap<>();
+        for (String name : names) {
+            workers.put(name, join(name, "-m", model.toString(), "--memory", memory));
+        }
+        return workers;
+    }
+
     Path log(String name) {
         return dir.resolve(name + ".log");
     }
